@@ -1,0 +1,1 @@
+"""ImageExampleGen: a FileBasedExampleGen that reads a class-per-folder image tree."""

@@ -1,0 +1,190 @@
+"""`create_pipeline(config)`: the TFX DAG, built from one config object.
+
+Pure: no I/O and no globals, so the local and the Kubeflow runner compile the very same
+DAG. Node ids are constants so that tests, the run summary and ML Metadata queries name
+components the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.image_example_gen.component import ImageExampleGen
+from pipeline.config import PipelineConfig
+from trainer import export, features
+
+PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
+RUN_FN = "trainer.run.run_fn"
+
+EXAMPLE_GEN = "ImageExampleGen"
+STATISTICS_GEN = "StatisticsGen"
+SCHEMA_GEN = "SchemaGen"
+IMPORT_SCHEMA_GEN = "ImportSchemaGen"
+EXAMPLE_VALIDATOR = "ExampleValidator"
+TRANSFORM = "Transform"
+TRAINER = "Trainer"
+BASELINE_RESOLVER = "LatestBlessedModelResolver"
+EVALUATOR = "Evaluator"
+PUSHER = "Pusher"
+
+NODE_IDS = (
+    EXAMPLE_GEN,
+    STATISTICS_GEN,
+    SCHEMA_GEN,
+    IMPORT_SCHEMA_GEN,
+    EXAMPLE_VALIDATOR,
+    TRANSFORM,
+    TRAINER,
+    BASELINE_RESOLVER,
+    EVALUATOR,
+    PUSHER,
+)
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
+    example_gen = ImageExampleGen(
+        input_base=config.data.root,
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+                    for name, buckets in config.data.split.items()
+                ],
+                partition_feature_name=features.SHA256_KEY,
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True),
+    ).with_id(STATISTICS_GEN)
+
+    inferred_schema = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    ).with_id(SCHEMA_GEN)
+
+    curated_schema = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(
+        IMPORT_SCHEMA_GEN
+    )
+
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=curated_schema.outputs["schema"],
+    ).with_id(EXAMPLE_VALIDATOR)
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=curated_schema.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"image_size": config.preprocessing.image_size},
+    ).with_id(TRANSFORM)
+
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=curated_schema.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={
+            **dataclasses.asdict(config.trainer),
+            "image_size": config.preprocessing.image_size,
+        },
+    ).with_id(TRAINER)
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        eval_config=eval_config(config),
+    ).with_id(EVALUATOR)
+
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
+        ),
+    ).with_id(PUSHER)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=[
+            example_gen,
+            statistics_gen,
+            inferred_schema,
+            curated_schema,
+            example_validator,
+            transform,
+            trainer,
+            baseline,
+            evaluator,
+            pusher,
+        ],
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path
+        ),
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA: accuracy on the overall slice, gated absolutely and against the baseline.
+
+    Thresholds sit in `per_slice_thresholds` on the overall slice: a plain threshold would
+    apply to every slice, and a weak class would then block the blessing by itself.
+    `tf_generic` is much faster than `tf_keras` with tf_keras models (DESIGN.md).
+    """
+    overall = tfma.SlicingSpec()
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.evaluation.min_accuracy}
+        ),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.evaluation.max_accuracy_drop},
+        ),
+    )
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=export.SERVING_EXAMPLES,
+                preprocessing_function_names=[export.TRANSFORM_FEATURES],
+                label_key=features.transformed_name(features.LABEL_KEY),
+                prediction_key=export.PROBABILITIES,
+                model_type=tfma.TF_GENERIC,
+            )
+        ],
+        slicing_specs=[overall],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                ],
+                per_slice_thresholds={
+                    "sparse_categorical_accuracy": tfma.PerSliceMetricThresholds(
+                        thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[overall], threshold=accuracy_threshold
+                            )
+                        ]
+                    )
+                },
+            )
+        ],
+    )

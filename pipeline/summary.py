@@ -1,0 +1,144 @@
+"""The short summary printed after a run, read back from ML Metadata and the artifacts.
+
+It says what actually happened (not what the config asked for): examples per split, files
+quarantined, which weights the model started from, eval accuracy, the blessing, and where
+the pushed model is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, Optional
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from tensorflow_data_validation.utils import anomalies_util
+from ml_metadata.proto import metadata_store_pb2
+
+from components.image_example_gen.executor import read_summary
+from pipeline import metadata
+from pipeline import pipeline as dag
+from pipeline.config import PipelineConfig
+
+ACCURACY_METRIC = "sparse_categorical_accuracy"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    examples_per_split: Dict[str, int]
+    files_seen: int
+    quarantined: int
+    ignored: int
+    anomalies: Dict[str, str]
+    weights: str
+    eval_accuracy: Optional[float]
+    blessed: Optional[bool]
+    pushed_to: Optional[str]
+    ingestion_report: str
+
+    def as_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def as_text(self) -> str:
+        splits = ", ".join(f"{name} {count}" for name, count in self.examples_per_split.items())
+        weights = (
+            "none (random initialisation, every layer trained)"
+            if self.weights == "none"
+            else self.weights
+        )
+        accuracy = "not evaluated" if self.eval_accuracy is None else f"{self.eval_accuracy:.4f}"
+        if self.blessed is None:
+            verdict = "not evaluated"
+        else:
+            verdict = "yes" if self.blessed else "no (thresholds not met)"
+        anomalies = (
+            "none"
+            if not self.anomalies
+            else "; ".join(f"{feature}: {text}" for feature, text in self.anomalies.items())
+        )
+        lines = [
+            f"Run {self.run_id}",
+            f"  examples         {splits}",
+            f"  files            {self.files_seen} seen, {self.quarantined} quarantined, "
+            f"{self.ignored} ignored (report: {self.ingestion_report})",
+            f"  anomalies        {anomalies}",
+            f"  weights          {weights}",
+            f"  eval accuracy    {accuracy}",
+            f"  blessed          {verdict}",
+            f"  pushed model     {self.pushed_to or 'not pushed'}",
+        ]
+        return "\n".join(lines)
+
+
+def summarize(config: PipelineConfig) -> RunSummary:
+    """Summary of the latest run of `config`'s pipeline."""
+    store = metadata.open_store(config.metadata_path)
+    run_id = metadata.run_ids(store, config.pipeline_name)[-1]
+    nodes = metadata.node_runs(store, config.pipeline_name, run_id)
+    examples = nodes[dag.EXAMPLE_GEN].output("examples")
+    ingestion = read_summary(examples.uri)
+    return RunSummary(
+        run_id=run_id,
+        examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
+        files_seen=ingestion["files_seen"],
+        quarantined=ingestion["quarantined"],
+        ignored=ingestion["ignored"],
+        anomalies=_anomalies(nodes[dag.EXAMPLE_VALIDATOR].output("anomalies")),
+        weights=config.trainer.weights,
+        eval_accuracy=_accuracy(nodes, dag.EVALUATOR),
+        blessed=_blessed(nodes),
+        pushed_to=_pushed_to(nodes),
+        ingestion_report=os.path.join(examples.uri, "ingestion"),
+    )
+
+
+def _split_names(artifact: metadata_store_pb2.Artifact) -> list:
+    return json.loads(artifact.properties["split_names"].string_value)
+
+
+def _examples_per_split(statistics: metadata_store_pb2.Artifact) -> Dict[str, int]:
+    counts = {}
+    for split in _split_names(statistics):
+        stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
+        counts[split] = stats.datasets[0].num_examples
+    return counts
+
+
+def _anomalies(anomalies: metadata_store_pb2.Artifact) -> Dict[str, str]:
+    found = {}
+    for split in _split_names(anomalies):
+        result = anomalies_util.load_anomalies_binary(
+            os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
+        )
+        for feature, info in result.anomaly_info.items():
+            found[f"{split}/{feature}"] = info.short_description
+    return found
+
+
+def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> Optional[float]:
+    if node_id not in nodes or "evaluation" not in nodes[node_id].outputs:
+        return None
+    result = tfma.load_eval_result(nodes[node_id].output("evaluation").uri)
+    for slice_key, metrics in result.slicing_metrics:
+        if not slice_key:
+            return metrics[""][""][ACCURACY_METRIC]["doubleValue"]
+    return None
+
+
+def _blessed(nodes: Dict[str, metadata.NodeRun]) -> Optional[bool]:
+    if dag.EVALUATOR not in nodes or "blessing" not in nodes[dag.EVALUATOR].outputs:
+        return None
+    blessing = nodes[dag.EVALUATOR].output("blessing")
+    return bool(blessing.custom_properties["blessed"].int_value)
+
+
+def _pushed_to(nodes: Dict[str, metadata.NodeRun]) -> Optional[str]:
+    if dag.PUSHER not in nodes or "pushed_model" not in nodes[dag.PUSHER].outputs:
+        return None
+    pushed = nodes[dag.PUSHER].output("pushed_model")
+    if not pushed.custom_properties["pushed"].int_value:
+        return None
+    return pushed.custom_properties["pushed_destination"].string_value

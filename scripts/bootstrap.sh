@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Creates .venv with Python 3.10 if it is missing and installs the project with the pinned
+# dependency set (constraints.txt). Re-running is cheap: it reinstalls only when setup.py or
+# constraints.txt changed since the last install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  for candidate in "${PYTHON:-}" python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10 \
+      /usr/local/bin/python3.10 /usr/bin/python3.10; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  if ! python=$(find_python); then
+    echo "error: Python 3.10 not found (TFX 1.16 needs 3.9-3.10). Install it (e.g. 'pyenv install 3.10') or set PYTHON=/path/to/python3.10" >&2
+    exit 2
+  fi
+  echo "Creating .venv with $python"
+  "$python" -m venv .venv
+fi
+
+stamp=.venv/.installed
+wanted=$(cat setup.py constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  echo "Installing dependencies into .venv (pinned by constraints.txt; first time takes a few minutes)"
+  log=.venv/install.log
+  if ! { .venv/bin/python -m pip install --upgrade pip setuptools wheel &&
+         .venv/bin/python -m pip install -c constraints.txt -e ".[dev]"; } > "$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "error: installing into .venv failed; the full pip log is $log" >&2
+    exit 1
+  fi
+  echo "$wanted" > "$stamp"
+fi

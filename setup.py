@@ -1,0 +1,30 @@
+"""Installs the pipeline's packages and the `image-pipeline` console script.
+
+Install with the pinned set: `pip install -c constraints.txt -e ".[dev]"` (the Makefile does
+this). The requirements below are the direct dependencies; constraints.txt pins the rest.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="image-pipeline",
+    version="0.1.0",
+    description="A production TFX pipeline for image classification with EfficientNet",
+    python_requires=">=3.9,<3.11",
+    packages=find_packages(include=["pipeline", "components", "components.*", "trainer"]),
+    install_requires=[
+        "tfx==1.16.0",
+        "apache-beam[gcp]==2.59.0",
+        "protobuf==3.20.3",
+        "tensorflow==2.16.2",
+        "tf-keras==2.16.0",
+        "pillow",
+        "pyyaml",
+        "scikit-learn",
+    ],
+    extras_require={
+        "dev": ["pytest", "ruff"],
+        "kubeflow": ["tfx[kfp]==1.16.0"],
+    },
+    entry_points={"console_scripts": ["image-pipeline=pipeline.cli:main"]},
+)

@@ -1,0 +1,54 @@
+"""Transform's preprocessing_fn: decode, resize, scale and the label vocabulary.
+
+This graph runs in Transform over the training data and again inside the exported model at
+serving, so training and serving see the same pixels. Images come out as float32
+`[size, size, 3]` with values in [0, 255]: the Keras EfficientNet backbones normalise
+internally (their stem has Rescaling and Normalization layers whose constants belong to the
+weights), so scaling again here would double-normalise. Augmentation is not done here:
+Transform runs once and would freeze it (see trainer/augmentation.py).
+"""
+
+from typing import Any, Dict
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from trainer import features
+
+
+def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Encoded images `[batch]` -> float32 `[batch, size, size, 3]` in [0, 255].
+
+    Grayscale and RGBA images become 3-channel RGB; GIFs give their first frame.
+    """
+
+    def _one(encoded: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size], antialias=True)
+
+    return tf.map_fn(
+        _one,
+        image_bytes,
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+    )
+
+
+def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict:
+    """Maps raw features (DESIGN.md's data contract) to the model's features.
+
+    `custom_config["image_size"]` is the side, in pixels, of the square model input.
+    """
+    image_bytes = tf.reshape(inputs[features.IMAGE_KEY], [-1])
+    labels = tf.reshape(inputs[features.LABEL_KEY], [-1])
+    return {
+        features.transformed_name(features.IMAGE_KEY): decode_and_resize(
+            image_bytes, custom_config["image_size"]
+        ),
+        features.transformed_name(features.LABEL_KEY): tft.compute_and_apply_vocabulary(
+            labels,
+            vocab_filename=features.LABEL_VOCABULARY,
+            num_oov_buckets=0,
+            default_value=-1,
+        ),
+    }
