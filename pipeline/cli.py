@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from pipeline import config as config_lib
 
@@ -39,7 +39,9 @@ class _ProgressFilter(logging.Filter):
         if record.pathname.startswith(_OUR_PACKAGES):
             return record.levelno >= logging.INFO
         message = record.getMessage()
-        return message.startswith("Component ") and message.endswith(("is running.", "is finished."))
+        return message.startswith("Component ") and message.endswith(
+            ("is running.", "is finished.")
+        )
 
 
 def _configure_logging(output_dir: str) -> str:
@@ -141,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: List[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from components.image_example_gen.ingest import IngestError
     from trainer.model import WeightsError

@@ -8,6 +8,7 @@ the fix, because a typo that is silently ignored costs a whole training run.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import os
 import typing
@@ -252,11 +253,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, prefix=f"{key}.")
     origin = typing.get_origin(hint)
-    if origin is Sequence or hint is Sequence:
+    if origin is collections.abc.Sequence:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
         return tuple(value)
-    if origin is Mapping:
+    if origin is collections.abc.Mapping:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)

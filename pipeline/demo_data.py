@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -18,8 +18,8 @@ from sklearn.datasets import load_digits
 
 def write_digits(
     out_dir: str | os.PathLike,
-    classes: Optional[Sequence[int]] = None,
-    per_class: Optional[int] = None,
+    classes: Sequence[int] | None = None,
+    per_class: int | None = None,
 ) -> int:
     """Writes `out_dir/<digit>/digit_<index>.png`; returns how many images it holds.
 
@@ -31,7 +31,7 @@ def write_digits(
     wanted = set(range(10) if classes is None else classes)
     written = {digit: 0 for digit in wanted}
     out_dir = Path(out_dir)
-    for index, (pixels, target) in enumerate(zip(digits.images, digits.target)):
+    for index, (pixels, target) in enumerate(zip(digits.images, digits.target, strict=True)):
         digit = int(target)
         if digit not in wanted or (per_class is not None and written[digit] >= per_class):
             continue

@@ -78,14 +78,17 @@ def node_runs(
         events = [
             event
             for event in store.get_events_by_execution_ids([execution.id])
-            if event.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+            if event.type
+            in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
         ]
         artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for event in events:
             key = event.path.steps[0].key if event.path.steps else ""
             outputs.setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_contexts[0].name[len(prefix) :]
-        result[node_id] = NodeRun(node_id, _STATES.get(execution.last_known_state, "unknown"), outputs)
+        result[node_id] = NodeRun(
+            node_id, _STATES.get(execution.last_known_state, "unknown"), outputs
+        )
     return result
 
 

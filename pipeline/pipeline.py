@@ -173,18 +173,16 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                ],
-                per_slice_thresholds={
-                    "sparse_categorical_accuracy": tfma.PerSliceMetricThresholds(
-                        thresholds=[
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        per_slice_thresholds=[
                             tfma.PerSliceMetricThreshold(
                                 slicing_specs=[overall], threshold=accuracy_threshold
                             )
-                        ]
-                    )
-                },
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="ExampleCount"),
+                ],
             )
         ],
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, List
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
-from tensorflow_data_validation.utils import anomalies_util
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_data_validation.utils import anomalies_util
+from tensorflow_model_analysis.slicer import slicer_lib
 
 from components.image_example_gen.executor import read_summary
 from pipeline import metadata
@@ -34,9 +35,10 @@ class RunSummary:
     ignored: int
     anomalies: Dict[str, str]
     weights: str
-    eval_accuracy: Optional[float]
-    blessed: Optional[bool]
-    pushed_to: Optional[str]
+    eval_accuracy: float | None
+    blessed: bool | None
+    blessing_failures: List[str]
+    pushed_to: str | None
     ingestion_report: str
 
     def as_json(self) -> str:
@@ -53,7 +55,7 @@ class RunSummary:
         if self.blessed is None:
             verdict = "not evaluated"
         else:
-            verdict = "yes" if self.blessed else "no (thresholds not met)"
+            verdict = "yes" if self.blessed else "no: " + "; ".join(self.blessing_failures)
         anomalies = (
             "none"
             if not self.anomalies
@@ -90,6 +92,7 @@ def summarize(config: PipelineConfig) -> RunSummary:
         weights=config.trainer.weights,
         eval_accuracy=_accuracy(nodes, dag.EVALUATOR),
         blessed=_blessed(nodes),
+        blessing_failures=_blessing_failures(nodes),
         pushed_to=_pushed_to(nodes),
         ingestion_report=os.path.join(examples.uri, "ingestion"),
     )
@@ -102,7 +105,9 @@ def _split_names(artifact: metadata_store_pb2.Artifact) -> list:
 def _examples_per_split(statistics: metadata_store_pb2.Artifact) -> Dict[str, int]:
     counts = {}
     for split in _split_names(statistics):
-        stats = tfdv.load_stats_binary(os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb"))
+        stats = tfdv.load_stats_binary(
+            os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb")
+        )
         counts[split] = stats.datasets[0].num_examples
     return counts
 
@@ -118,7 +123,7 @@ def _anomalies(anomalies: metadata_store_pb2.Artifact) -> Dict[str, str]:
     return found
 
 
-def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> Optional[float]:
+def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> float | None:
     if node_id not in nodes or "evaluation" not in nodes[node_id].outputs:
         return None
     result = tfma.load_eval_result(nodes[node_id].output("evaluation").uri)
@@ -128,14 +133,42 @@ def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> Optional[floa
     return None
 
 
-def _blessed(nodes: Dict[str, metadata.NodeRun]) -> Optional[bool]:
+def _blessed(nodes: Dict[str, metadata.NodeRun]) -> bool | None:
     if dag.EVALUATOR not in nodes or "blessing" not in nodes[dag.EVALUATOR].outputs:
         return None
     blessing = nodes[dag.EVALUATOR].output("blessing")
     return bool(blessing.custom_properties["blessed"].int_value)
 
 
-def _pushed_to(nodes: Dict[str, metadata.NodeRun]) -> Optional[str]:
+def _blessing_failures(nodes: Dict[str, metadata.NodeRun]) -> List[str]:
+    """Each failed threshold in words: metric, slice, bound, and TFMA's message."""
+    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
+        return []
+    validation = tfma.load_validation_result(nodes[dag.EVALUATOR].output("evaluation").uri)
+    failures = []
+    for per_slice in validation.metric_validations_per_slice:
+        slice_name = slicer_lib.stringify_slice_key(
+            slicer_lib.deserialize_slice_key(per_slice.slice_key)
+        )
+        for failure in per_slice.failures:
+            threshold = failure.metric_threshold
+            bound = (
+                f"at least {threshold.value_threshold.lower_bound.value:g}"
+                if threshold.value_threshold.HasField("lower_bound")
+                else "no worse than the baseline"
+            )
+            measured = (
+                f"measured {failure.metric_value.double_value.value:.4f}"
+                if failure.HasField("metric_value")
+                else failure.message
+            )
+            failures.append(
+                f"{failure.metric_key.name} on slice {slice_name}: {measured}, required {bound}"
+            )
+    return failures
+
+
+def _pushed_to(nodes: Dict[str, metadata.NodeRun]) -> str | None:
     if dag.PUSHER not in nodes or "pushed_model" not in nodes[dag.PUSHER].outputs:
         return None
     pushed = nodes[dag.PUSHER].output("pushed_model")

@@ -203,4 +203,3 @@ def make_example(
             }
         )
     )
-

@@ -1,0 +1,97 @@
+"""The whole DAG with LocalDagRunner on real digit scans, asserted through ML Metadata.
+
+Three classes x 60 images at 32 px: small enough for CI, real enough that the model must
+learn to be blessed. The pipeline runs twice; the second run must reuse the cached
+ingestion, statistics and Transform rather than execute them again.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import config as config_lib
+from pipeline import local_runner, metadata, summary
+from pipeline import pipeline as dag
+
+REPO = Path(__file__).resolve().parents[2]
+CLASSES = {b"0", b"1", b"2"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, digits_subset):
+    output_dir = tmp_path_factory.mktemp("e2e")
+    config = config_lib.load_config(
+        REPO / "configs" / "demo.yaml",
+        [
+            "pipeline_name=e2e",
+            f"output_dir={output_dir}",
+            f"data.root={digits_subset}",
+            f"schema_file={REPO / 'schema' / 'schema.pbtxt'}",
+            "trainer.epochs=12",
+            "trainer.batch_size=16",
+            "evaluation.min_accuracy=0.6",
+            "serving.model_name=digits_e2e",
+        ],
+    )
+    local_runner.run(config)
+    first = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    first_summary = summary.summarize(config)
+    local_runner.run(config)
+    second = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    return config, first, first_summary, second
+
+
+def test_every_component_executed(runs):
+    _, first, _, _ = runs
+    executed = {node for node, run in first.items() if run.state == "complete"}
+    components = set(dag.NODE_IDS) - {dag.BASELINE_RESOLVER}  # resolved inside the Evaluator
+    assert components <= executed, f"not executed: {components - executed}"
+
+
+def test_examples_per_split_add_up_to_the_images_given(runs):
+    _, first, first_summary, _ = runs
+    examples = first[dag.EXAMPLE_GEN].output("examples")
+    counted = {}
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*")
+        counted[split] = sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+    assert sum(counted.values()) == 180
+    assert min(counted.values()) > 0
+    assert first_summary.examples_per_split == counted
+    assert (first_summary.files_seen, first_summary.quarantined) == (180, 0)
+
+
+def test_model_is_blessed_and_pushed(runs):
+    config, first, first_summary, _ = runs
+    blessing = first[dag.EVALUATOR].output("blessing")
+    assert blessing.custom_properties["blessed"].int_value == 1
+    assert first_summary.blessed is True
+    assert first_summary.eval_accuracy >= 0.6
+    assert first_summary.pushed_to is not None
+    assert Path(first_summary.pushed_to).parent == Path(config.serving_dir)
+    assert (Path(first_summary.pushed_to) / "saved_model.pb").is_file()
+
+
+def test_pushed_model_classifies_png_bytes_from_disk(runs, digits_subset):
+    _, _, first_summary, _ = runs
+    model = tf.saved_model.load(first_summary.pushed_to)
+    paths = sorted(digits_subset.rglob("*.png"))
+    images = [path.read_bytes() for path in paths]
+    outputs = model.signatures["serving_default"](image_bytes=tf.constant(images))
+    classes = outputs["classes"].numpy()
+    scores = outputs["scores"].numpy()
+    assert classes.shape == (len(images), 3)
+    assert {c for row in classes for c in row} == CLASSES
+    assert np.all(np.diff(scores, axis=1) <= 0)  # best first
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-4)
+    truth = np.array([path.parent.name.encode() for path in paths])
+    accuracy = float(np.mean(classes[:, 0] == truth))
+    assert accuracy >= 0.6, f"pushed model accuracy on the images given: {accuracy:.3f}"
+
+
+def test_rerun_reuses_cached_ingestion_statistics_and_transform(runs):
+    _, _, _, second = runs
+    for node in (dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.TRANSFORM):
+        assert second[node].state == "cached", f"{node} ran again: {second[node].state}"

@@ -1,0 +1,78 @@
+"""What a new user sees when something is wrong: one line naming the problem, exit code 2."""
+
+import pytest
+
+from pipeline import cli
+from tests.components.images import encoded
+
+
+def config_file(tmp_path, data_root, extra=""):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"pipeline_name: t\noutput_dir: {tmp_path / 'out'}\ndata:\n  root: {data_root}\n{extra}"
+    )
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.err.strip()
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "\n" not in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+
+
+def test_missing_data_folder(tmp_path, capsys):
+    missing = tmp_path / "no-such-folder"
+    code, err = run_cli(capsys, "run", "--config", str(config_file(tmp_path, missing)))
+    assert_one_line_error(code, err, str(missing), "data folder not found", "data.root")
+
+
+def test_empty_data_folder(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    code, err = run_cli(capsys, "run", "--config", str(config_file(tmp_path, tmp_path / "data")))
+    assert_one_line_error(code, err, "no files found in class sub-folders")
+
+
+def test_single_class(tmp_path, capsys):
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "cat" / "1.png").write_bytes(encoded("PNG"))
+    code, err = run_cli(capsys, "run", "--config", str(config_file(tmp_path, tmp_path / "data")))
+    assert_one_line_error(code, err, "at least two classes", "cat")
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    path = config_file(tmp_path, tmp_path, extra="trainer:\n  epocs: 3\n")
+    code, err = run_cli(capsys, "run", "--config", str(path))
+    assert_one_line_error(code, err, str(path), "unknown key 'trainer.epocs'")
+
+
+def test_unknown_key_in_an_override(tmp_path, capsys):
+    path = config_file(tmp_path, tmp_path)
+    code, err = run_cli(capsys, "run", "--config", str(path), "--set", "trainer.lr=0.1")
+    assert_one_line_error(code, err, "unknown key 'trainer.lr'")
+
+
+def test_missing_schema_file(tmp_path, capsys, digits_subset):
+    path = config_file(tmp_path, digits_subset, extra=f"schema_file: {tmp_path / 'none.pbtxt'}\n")
+    code, err = run_cli(capsys, "run", "--config", str(path))
+    assert_one_line_error(code, err, "none.pbtxt not found")
+
+
+def test_demo_data_writes_every_digit(tmp_path, capsys):
+    assert cli.main(["demo-data", "--out", str(tmp_path / "digits")]) == 0
+    assert "1797 digit images" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == [str(d) for d in range(10)]
+    assert len(list((tmp_path / "digits").rglob("*.png"))) == 1797
+
+
+def test_unknown_command_is_argparse_usage_error(capsys):
+    with pytest.raises(SystemExit) as error:
+        cli.main(["train"])
+    assert error.value.code == 2

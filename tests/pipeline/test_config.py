@@ -1,0 +1,89 @@
+"""Config loading: strict keys and types, overrides, one-line errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline import config as config_lib
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_demo_config_loads_with_absolute_paths():
+    config = config_lib.load_config(REPO / "configs" / "demo.yaml")
+    assert config.pipeline_name == "digits-demo"
+    assert config.trainer.weights == "none"
+    assert config.preprocessing.image_size == 32
+    assert Path(config.data.root).is_absolute()
+    assert Path(config.output_dir).is_absolute()
+    assert config.serving_dir.endswith("serving/digits")
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = write(tmp_path, "trainer:\n  epoch: 3\n")
+    with pytest.raises(config_lib.ConfigError) as error:
+        config_lib.load_config(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "unknown key 'trainer.epoch'" in message
+    assert "epochs" in message  # the known keys point at the fix
+    assert "\n" not in message
+
+
+def test_unknown_top_level_key(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="unknown key 'trainr'"):
+        config_lib.load_config(write(tmp_path, "trainr: {}\n"))
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("trainer:\n  epochs: many\n", "trainer.epochs: expected a whole number"),
+        ("trainer:\n  epochs: 0\n", "trainer.epochs: expected at least 1"),
+        ("trainer:\n  learning_rate: true\n", "trainer.learning_rate: expected a number"),
+        ("trainer:\n  backbone: ResNet50\n", "trainer.backbone: unknown backbone"),
+        ("evaluation:\n  min_accuracy: 1.5\n", "evaluation.min_accuracy"),
+        ("data:\n  split: {train: 8, test: 2}\n", "data.split"),
+        ("preprocessing:\n  image_size: 4\n", "preprocessing.image_size"),
+        ("beam_pipeline_args: --runner=DirectRunner\n", "beam_pipeline_args: expected a list"),
+        ("trainer: 3\n", "trainer: expected a mapping"),
+    ],
+)
+def test_bad_values_name_the_key(tmp_path, text, key):
+    with pytest.raises(config_lib.ConfigError) as error:
+        config_lib.load_config(write(tmp_path, text))
+    assert key in str(error.value)
+
+
+def test_overrides_are_parsed_as_yaml_values(tmp_path):
+    path = write(tmp_path, "trainer:\n  epochs: 3\n")
+    config = config_lib.load_config(
+        path, ["trainer.epochs=7", "trainer.learning_rate=0.01", "data.root=/data/x"]
+    )
+    assert config.trainer.epochs == 7
+    assert config.trainer.learning_rate == 0.01
+    assert config.data.root == "/data/x"
+
+
+def test_malformed_override(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="expected the form section.key=value"):
+        config_lib.load_config(write(tmp_path, ""), ["trainer.epochs"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(config_lib.ConfigError, match="config file not found"):
+        config_lib.load_config(tmp_path / "nope.yaml")
+    with pytest.raises(config_lib.ConfigError, match="not valid YAML"):
+        config_lib.load_config(write(tmp_path, "trainer: [unclosed\n"))
+
+
+def test_config_is_frozen():
+    config = config_lib.config_from_dict({})
+    with pytest.raises(AttributeError):
+        config.trainer.epochs = 3  # type: ignore[misc]
