@@ -59,13 +59,22 @@ def load_backbone(name: str, weights: str, image_size: int) -> tf.keras.Model:
 
 
 def build_model(
-    num_classes: int, image_size: int, backbone: str, weights: str, dropout: float
+    num_classes: int,
+    image_size: int,
+    backbone: str,
+    weights: str,
+    dropout: float,
+    batchnorm_momentum: float,
 ) -> tf.keras.Model:
     """Backbone, dropout, softmax over the classes of the label vocabulary."""
     inputs = tf.keras.Input(
         shape=(image_size, image_size, 3), name=features.transformed_name(features.IMAGE_KEY)
     )
-    x = load_backbone(backbone, weights, image_size)(inputs)
+    base = load_backbone(backbone, weights, image_size)
+    for layer in base.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            layer.momentum = batchnorm_momentum
+    x = base(inputs)
     x = tf.keras.layers.Dropout(dropout, name="head_dropout")(x)
     outputs = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return tf.keras.Model(inputs, outputs, name=f"{backbone}_classifier")

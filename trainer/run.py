@@ -53,6 +53,7 @@ def run_fn(fn_args: FnArgs) -> None:
         backbone=config["backbone"],
         weights=config["weights"],
         dropout=config["dropout"],
+        batchnorm_momentum=config["batchnorm_momentum"],
     )
     classifier.compile(
         optimizer=tf.keras.optimizers.Adam(config["learning_rate"]),

@@ -40,7 +40,12 @@ def test_missing_weights_file(tmp_path):
 
 def test_random_initialisation_builds_the_classifier():
     classifier = model.build_model(
-        num_classes=4, image_size=SIZE, backbone="EfficientNetB0", weights="none", dropout=0.2
+        num_classes=4,
+        image_size=SIZE,
+        backbone="EfficientNetB0",
+        weights="none",
+        dropout=0.2,
+        batchnorm_momentum=0.9,
     )
     probabilities = classifier(tf.random.uniform((2, SIZE, SIZE, 3), maxval=255.0))
     assert probabilities.shape == (2, 4)
