@@ -26,12 +26,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.installed
-wanted=$(cat setup.py constraints.txt | sha256sum | cut -d' ' -f1)
+wanted=$(cat setup.py constraints.txt "$0" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
   echo "Installing dependencies into .venv (pinned by constraints.txt; first time takes a few minutes)"
   log=.venv/install.log
   if ! { .venv/bin/python -m pip install --upgrade pip setuptools wheel &&
-         .venv/bin/python -m pip install -c constraints.txt -e ".[dev]"; } > "$log" 2>&1; then
+         .venv/bin/python -m pip install -c constraints.txt -e ".[dev,kubeflow]"; } > "$log" 2>&1; then
     tail -n 30 "$log" >&2
     echo "error: installing into .venv failed; the full pip log is $log" >&2
     exit 1
