@@ -17,16 +17,25 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-BACKBONES = (
-    "EfficientNetB0",
-    "EfficientNetB1",
-    "EfficientNetB2",
-    "EfficientNetB3",
-    "EfficientNetB4",
-    "EfficientNetB5",
-    "EfficientNetB6",
-    "EfficientNetB7",
-)
+BACKBONES = {
+    "EfficientNetB0": 224,
+    "EfficientNetB1": 240,
+    "EfficientNetB2": 260,
+    "EfficientNetB3": 300,
+    "EfficientNetB4": 380,
+    "EfficientNetB5": 456,
+    "EfficientNetB6": 528,
+    "EfficientNetB7": 600,
+    "EfficientNetV2B0": 224,
+    "EfficientNetV2B1": 240,
+    "EfficientNetV2B2": 260,
+    "EfficientNetV2B3": 300,
+    "EfficientNetV2S": 384,
+}
+"""The backbones by their tf.keras.applications name, with their native input size."""
+
+FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
+MIXED_PRECISION = ("auto", "on", "off")
 
 
 class ConfigError(ValueError):
@@ -60,27 +69,138 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PreprocessingConfig:
-    """What Transform does to every image, in training and at serving alike."""
+    """What Transform does to every image, in training and at serving alike.
 
-    image_size: int = 32
+    `image_size` is the side of the square model input; 0 means the backbone's native size
+    (224 for EfficientNetB0, see BACKBONES).
+    """
+
+    image_size: int = 0
 
     def validate(self) -> None:
-        if self.image_size < 16:
-            raise ConfigError(
-                f"preprocessing.image_size: expected at least 16 pixels, got {self.image_size}"
-            )
+        _require(
+            self.image_size == 0 or self.image_size >= 16,
+            "preprocessing.image_size",
+            "0 (the backbone's native size) or at least 16 pixels",
+            self.image_size,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentationConfig:
+    """Random changes to training images, drawn afresh every epoch; never at eval or serving.
+
+    Each magnitude is a fraction: `rotation` of a full turn, `zoom` and `translation` of the
+    image side, `brightness` and `contrast` of the pixel range, `crop` of the side cut off
+    (then resized back). 0 turns a transformation off; `flip` is none, horizontal, vertical
+    or horizontal_and_vertical. Mirror-sensitive classes (digits, text) want no flip.
+    """
+
+    flip: str = "none"
+    rotation: float = 0.0
+    zoom: float = 0.0
+    translation: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    crop: float = 0.0
+
+    def validate(self) -> None:
+        _require(self.flip in FLIPS, "augmentation.flip", f"one of {', '.join(FLIPS)}", self.flip)
+        for name in ("rotation", "zoom", "translation", "brightness", "contrast", "crop"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"augmentation.{name}", "a fraction in [0, 1)", value)
+
+    @property
+    def enabled(self) -> bool:
+        return self.flip != "none" or any(
+            getattr(self, name) > 0
+            for name in ("rotation", "zoom", "translation", "brightness", "contrast", "crop")
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FineTuningConfig:
+    """The two phases used with pretrained weights (ignored with `weights: none`).
+
+    Phase 1 trains the head for `head_epochs` with the backbone frozen. Phase 2 unfreezes the
+    top `unfreeze_blocks` blocks of the backbone (when > 0; else the top `unfreeze_fraction`
+    of its blocks) and trains on at `learning_rate`, with BatchNormalization layers kept
+    frozen so their pretrained statistics survive small batches.
+    """
+
+    head_epochs: int = 3
+    unfreeze_blocks: int = 0
+    unfreeze_fraction: float = 0.25
+    learning_rate: float = 1e-4
+
+    def validate(self) -> None:
+        _require(
+            self.head_epochs >= 1, "trainer.fine_tuning.head_epochs", "at least 1", self.head_epochs
+        )
+        _require(
+            self.unfreeze_blocks >= 0,
+            "trainer.fine_tuning.unfreeze_blocks",
+            "a whole number >= 0",
+            self.unfreeze_blocks,
+        )
+        _require(
+            0 <= self.unfreeze_fraction <= 1,
+            "trainer.fine_tuning.unfreeze_fraction",
+            "a fraction in [0, 1]",
+            self.unfreeze_fraction,
+        )
+        _require(
+            0 < self.learning_rate < 1,
+            "trainer.fine_tuning.learning_rate",
+            "a value between 0 and 1",
+            self.learning_rate,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class TunerConfig:
+    """Optional TFX Tuner (keras-tuner random search) ahead of the Trainer.
+
+    Each trial trains `epochs` epochs with one draw from the lists; the best trial's values
+    (by eval accuracy) replace the Trainer's learning rate, dropout and unfreeze depth.
+    """
+
+    enabled: bool = False
+    trials: int = 4
+    epochs: int = 2
+    learning_rates: Sequence[float] = (1e-3, 3e-4)
+    dropouts: Sequence[float] = (0.2, 0.4)
+    unfreeze_blocks: Sequence[int] = (2, 6)
+
+    def validate(self) -> None:
+        _require(self.trials >= 1, "trainer.tuner.trials", "at least 1", self.trials)
+        _require(self.epochs >= 1, "trainer.tuner.epochs", "at least 1", self.epochs)
+        for name in ("learning_rates", "dropouts", "unfreeze_blocks"):
+            _require(bool(getattr(self, name)), f"trainer.tuner.{name}", "a non-empty list", [])
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     """The model and how it is trained.
 
-    `weights` is `none` (random initialisation, every layer trained), `imagenet` (Keras'
-    download and cache) or the path of a local weights file for the backbone.
+    `weights` is `none` (random initialisation, every layer trained in one phase),
+    `imagenet` (Keras' download and cache) or the path of a local weights file for the
+    backbone; pretrained weights are fine-tuned in two phases (see FineTuningConfig).
+    `epochs` counts every epoch, both phases together. The learning rate warms up linearly
+    for `warmup_epochs`, then follows `lr_schedule` (cosine decay to zero, or constant).
+
     `batchnorm_momentum` sets how fast BatchNormalization's moving statistics follow the
-    data: Keras' 0.99 suits long ImageNet runs, but on a small dataset trained from scratch
-    the statistics used at evaluation then lag the weights for hundreds of steps (measured
-    on the digits demo: eval accuracy 0.09 after 4 epochs with 0.99, 0.87 with 0.9).
+    data when they are trained: Keras' 0.99 suits long ImageNet runs, but on a small dataset
+    trained from scratch the statistics used at evaluation then lag the weights for hundreds
+    of steps (measured on the digits demo: eval accuracy 0.09 after 4 epochs with 0.99,
+    0.87 with 0.9).
+
+    `early_stopping_patience` > 0 stops after that many epochs without a better eval
+    accuracy and restores the best weights. `class_weights` weighs the loss by inverse class
+    frequency (counts from Transform). `warm_start` starts from the latest blessed model
+    (same backbone, size and classes). `cache_max_mb` is the memory the decoded training
+    split may take to be cached between epochs. `mixed_precision` auto means on when a GPU
+    is present.
     """
 
     backbone: str = "EfficientNetB0"
@@ -88,30 +208,79 @@ class TrainerConfig:
     epochs: int = 15
     batch_size: int = 32
     learning_rate: float = 1e-3
+    warmup_epochs: int = 0
+    lr_schedule: str = "cosine"
     dropout: float = 0.2
     batchnorm_momentum: float = 0.9
+    early_stopping_patience: int = 0
+    class_weights: bool = False
+    warm_start: bool = False
+    cache_max_mb: int = 2048
+    jit_compile: bool = False
+    mixed_precision: str = "auto"
+    fine_tuning: FineTuningConfig = dataclasses.field(default_factory=FineTuningConfig)
+    tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
 
     def validate(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ConfigError(
-                f"trainer.backbone: unknown backbone {self.backbone!r}; "
-                f"choose one of {', '.join(BACKBONES)}"
+        _require(
+            self.backbone in BACKBONES,
+            "trainer.backbone",
+            f"one of {', '.join(BACKBONES)}",
+            self.backbone,
+        )
+        _require(self.epochs >= 1, "trainer.epochs", "at least 1", self.epochs)
+        _require(self.batch_size >= 1, "trainer.batch_size", "at least 1", self.batch_size)
+        _require(
+            0 < self.learning_rate < 1,
+            "trainer.learning_rate",
+            "a value between 0 and 1",
+            self.learning_rate,
+        )
+        _require(
+            0 <= self.warmup_epochs < self.epochs,
+            "trainer.warmup_epochs",
+            "0 or more, fewer than trainer.epochs",
+            self.warmup_epochs,
+        )
+        _require(
+            self.lr_schedule in ("cosine", "constant"),
+            "trainer.lr_schedule",
+            "cosine or constant",
+            self.lr_schedule,
+        )
+        _require(0 <= self.dropout < 1, "trainer.dropout", "0 <= dropout < 1", self.dropout)
+        _require(
+            0 < self.batchnorm_momentum < 1,
+            "trainer.batchnorm_momentum",
+            "a value between 0 and 1",
+            self.batchnorm_momentum,
+        )
+        _require(
+            self.early_stopping_patience >= 0,
+            "trainer.early_stopping_patience",
+            "0 (off) or more epochs",
+            self.early_stopping_patience,
+        )
+        _require(self.cache_max_mb >= 0, "trainer.cache_max_mb", "0 or more", self.cache_max_mb)
+        _require(
+            self.mixed_precision in MIXED_PRECISION,
+            "trainer.mixed_precision",
+            f"one of {', '.join(MIXED_PRECISION)}",
+            self.mixed_precision,
+        )
+        self.fine_tuning.validate()
+        self.tuner.validate()
+        if self.pretrained:
+            _require(
+                self.fine_tuning.head_epochs < self.epochs,
+                "trainer.fine_tuning.head_epochs",
+                f"fewer than trainer.epochs ({self.epochs}) to leave epochs for fine-tuning",
+                self.fine_tuning.head_epochs,
             )
-        if self.epochs < 1:
-            raise ConfigError(f"trainer.epochs: expected at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"trainer.batch_size: expected at least 1, got {self.batch_size}")
-        if not 0 < self.learning_rate < 1:
-            raise ConfigError(
-                f"trainer.learning_rate: expected a value between 0 and 1, got {self.learning_rate}"
-            )
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"trainer.dropout: expected 0 <= dropout < 1, got {self.dropout}")
-        if not 0 < self.batchnorm_momentum < 1:
-            raise ConfigError(
-                "trainer.batchnorm_momentum: expected a value between 0 and 1, "
-                f"got {self.batchnorm_momentum}"
-            )
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +334,7 @@ class PipelineConfig:
     schema_file: str = "schema/schema.pbtxt"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     preprocessing: PreprocessingConfig = dataclasses.field(default_factory=PreprocessingConfig)
+    augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
@@ -176,8 +346,20 @@ class PipelineConfig:
     def validate(self) -> None:
         if not self.pipeline_name:
             raise ConfigError("pipeline_name: must not be empty")
-        for section in (self.data, self.preprocessing, self.trainer, self.evaluation, self.serving):
+        for section in (
+            self.data,
+            self.preprocessing,
+            self.augmentation,
+            self.trainer,
+            self.evaluation,
+            self.serving,
+        ):
             section.validate()
+
+    @property
+    def image_size(self) -> int:
+        """The model's input side: configured, or the backbone's native size."""
+        return self.preprocessing.image_size or BACKBONES[self.trainer.backbone]
 
     @property
     def pipeline_root(self) -> str:
@@ -190,6 +372,11 @@ class PipelineConfig:
     @property
     def serving_dir(self) -> str:
         return os.path.join(self.output_dir, "serving", self.serving.model_name)
+
+
+def _require(condition: bool, key: str, expected: str, value: Any) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> PipelineConfig:
@@ -257,9 +444,10 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return _build(hint, value, prefix=f"{key}.")
     origin = typing.get_origin(hint)
     if origin is collections.abc.Sequence:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
-        return tuple(value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is collections.abc.Mapping:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")

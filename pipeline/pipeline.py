@@ -19,6 +19,7 @@ from trainer import export, features
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
+TUNER_FN = "trainer.tuning.tuner_fn"
 
 EXAMPLE_GEN = "ImageExampleGen"
 STATISTICS_GEN = "StatisticsGen"
@@ -26,6 +27,7 @@ SCHEMA_GEN = "SchemaGen"
 IMPORT_SCHEMA_GEN = "ImportSchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
 TRANSFORM = "Transform"
+TUNER = "Tuner"
 TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
@@ -82,27 +84,30 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         examples=example_gen.outputs["examples"],
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"image_size": config.preprocessing.image_size},
+        custom_config={"image_size": config.image_size},
     ).with_id(TRANSFORM)
-
-    trainer = tfx.components.Trainer(
-        run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=curated_schema.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-        custom_config={
-            **dataclasses.asdict(config.trainer),
-            "image_size": config.preprocessing.image_size,
-        },
-    ).with_id(TRAINER)
 
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER)
+
+    trainer_inputs = dict(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=curated_schema.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=trainer_config(config),
+    )
+    tuner = None
+    if config.trainer.tuner.enabled:
+        tuner = tfx.components.Tuner(tuner_fn=TUNER_FN, **trainer_inputs).with_id(TUNER)
+        trainer_inputs["hyperparameters"] = tuner.outputs["best_hyperparameters"]
+    if config.trainer.warm_start:
+        trainer_inputs["base_model"] = baseline.outputs["model"]
+    trainer = tfx.components.Trainer(run_fn=RUN_FN, **trainer_inputs).with_id(TRAINER)
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -129,8 +134,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             curated_schema,
             example_validator,
             transform,
-            trainer,
             baseline,
+            *([tuner] if tuner else []),
+            trainer,
             evaluator,
             pusher,
         ],
@@ -140,6 +146,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def trainer_config(config: PipelineConfig) -> dict:
+    """What run_fn and tuner_fn read from `fn_args.custom_config`: plain JSON-able values."""
+    return {
+        **dataclasses.asdict(config.trainer),
+        "image_size": config.image_size,
+        "augmentation": dataclasses.asdict(config.augmentation),
+    }
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:

@@ -16,6 +16,9 @@ SHA256_KEY = "sha256"
 LABEL_VOCABULARY = "label"
 """Name of the vocabulary file Transform writes for the class names."""
 
+LABEL_COUNTS = "label_counts"
+"""Name of the vocabulary file with the examples per class (`<count> <name>` lines)."""
+
 
 def transformed_name(key: str) -> str:
     """Name of a feature after Transform; the suffix keeps raw and transformed apart."""

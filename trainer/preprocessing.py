@@ -1,4 +1,4 @@
-"""Transform's preprocessing_fn: decode, resize, scale and the label vocabulary.
+"""Transform's preprocessing_fn: decode, resize, the label vocabulary and class counts.
 
 This graph runs in Transform over the training data and again inside the exported model at
 serving, so training and serving see the same pixels. Images come out as float32
@@ -37,10 +37,12 @@ def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict:
     """Maps raw features (DESIGN.md's data contract) to the model's features.
 
-    `custom_config["image_size"]` is the side, in pixels, of the square model input.
+    `custom_config["image_size"]` is the side, in pixels, of the square model input. The
+    class counts (a second vocabulary, with frequencies) feed the Trainer's class weights.
     """
     image_bytes = tf.reshape(inputs[features.IMAGE_KEY], [-1])
     labels = tf.reshape(inputs[features.LABEL_KEY], [-1])
+    tft.vocabulary(labels, vocab_filename=features.LABEL_COUNTS, store_frequency=True)
     return {
         features.transformed_name(features.IMAGE_KEY): decode_and_resize(
             image_bytes, custom_config["image_size"]

@@ -1,15 +1,24 @@
 """Trainer's run_fn: read Transform's output, train the classifier, export for serving.
 
 TFX calls `run_fn(fn_args)` with the artifact paths; everything else comes from the
-pipeline config in `fn_args.custom_config` (see pipeline/config.py, TrainerConfig).
+pipeline config in `fn_args.custom_config` (TrainerConfig as a dict, plus `image_size` and
+the `augmentation` policy), overridden by the Tuner's best hyperparameters when the Tuner
+ran. The log says what was actually done: weights, phases, precision, caching, and one line
+per epoch.
 """
 
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List
+
+import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import data, export, features, model
+from trainer import augmentation, data, export, features, model, schedule
 
 
 class _EpochLog(tf.keras.callbacks.Callback):
@@ -20,32 +29,202 @@ class _EpochLog(tf.keras.callbacks.Callback):
         self._epochs = epochs
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+        metrics = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items())
         logging.info("Trainer: epoch %d/%d: %s", epoch + 1, self._epochs, metrics)
+
+
+def apply_hyperparameters(config: Dict[str, Any], values: Dict | None) -> Dict[str, Any]:
+    """The config with the Tuner's best values in place (see trainer/tuning.py)."""
+    if not values:
+        return config
+    config = dict(config, dropout=values["dropout"])
+    if config["weights"] == "none":
+        config["learning_rate"] = values["learning_rate"]
+    else:
+        config["fine_tuning"] = dict(
+            config["fine_tuning"],
+            learning_rate=values["learning_rate"],
+            unfreeze_blocks=values["unfreeze_blocks"],
+        )
+    logging.info("Trainer: using the Tuner's best hyperparameters %s", values)
+    return config
+
+
+def class_weights(tf_transform_output: tft.TFTransformOutput) -> Dict[int, float]:
+    """Inverse-frequency weights by class index, from the counts Transform stored."""
+    names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
+    counts = {}
+    for line in tf_transform_output.vocabulary_by_name(features.LABEL_COUNTS):
+        count, name = line.split(b" ", 1)
+        counts[name] = int(count)
+    total = sum(counts.values())
+    return {index: total / (len(names) * counts[name]) for index, name in enumerate(names)}
+
+
+def unfreeze_count(classifier: tf.keras.Model, fine_tuning: Dict[str, Any]) -> int:
+    """How many top blocks phase 2 trains: a count, or a fraction of the backbone's blocks."""
+    if fine_tuning["unfreeze_blocks"]:
+        return fine_tuning["unfreeze_blocks"]
+    total = len(model.blocks(model.backbone_of(classifier)))
+    return round(total * fine_tuning["unfreeze_fraction"])
+
+
+def compile_model(classifier: tf.keras.Model, learning_rate: float, jit_compile: bool) -> None:
+    classifier.compile(
+        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+    )
+
+
+def train(
+    classifier: tf.keras.Model,
+    train_dataset: tf.data.Dataset,
+    eval_dataset: tf.data.Dataset,
+    config: Dict[str, Any],
+    callbacks: List[tf.keras.callbacks.Callback],
+    class_weight: Dict[int, float] | None = None,
+) -> None:
+    """One phase over every layer (random init), or head then fine-tuning (pretrained).
+
+    Each phase has its own learning-rate schedule (warm-up, then cosine or constant).
+    Early stopping, when on, watches the last phase and restores its best weights.
+    """
+    epochs = config["epochs"]
+    phases = []  # (first epoch, last epoch + 1, base learning rate, warm-up epochs)
+    if config["weights"] == "none":
+        phases.append((0, epochs, config["learning_rate"], config["warmup_epochs"]))
+    else:
+        head_epochs = config["fine_tuning"]["head_epochs"]
+        phases.append((0, head_epochs, config["learning_rate"], config["warmup_epochs"]))
+        phases.append((head_epochs, epochs, config["fine_tuning"]["learning_rate"], 0))
+    for index, (start, stop, base_rate, warmup) in enumerate(phases):
+        last = index == len(phases) - 1
+        if config["weights"] != "none":
+            if index == 0:
+                model.freeze_backbone(classifier)
+                logging.info("Phase 1: head only, backbone frozen, epochs %d-%d", start + 1, stop)
+            else:
+                model.unfreeze_top(classifier, unfreeze_count(classifier, config["fine_tuning"]))
+                logging.info("Phase 2: fine-tuning, epochs %d-%d", start + 1, stop)
+        compile_model(classifier, base_rate, config["jit_compile"])
+        phase_callbacks = list(callbacks)
+        phase_callbacks.append(
+            tf.keras.callbacks.LearningRateScheduler(
+                lambda epoch, _, start=start, stop=stop, base=base_rate, warmup=warmup: (
+                    schedule.learning_rate(
+                        epoch - start, base, warmup, stop - start, config["lr_schedule"]
+                    )
+                )
+            )
+        )
+        if last and config["early_stopping_patience"]:
+            phase_callbacks.append(
+                tf.keras.callbacks.EarlyStopping(
+                    monitor="val_accuracy",
+                    mode="max",
+                    patience=config["early_stopping_patience"],
+                    restore_best_weights=True,
+                    verbose=1,
+                )
+            )
+        classifier.fit(
+            train_dataset,
+            validation_data=eval_dataset,
+            initial_epoch=start,
+            epochs=stop,
+            verbose=0,
+            callbacks=phase_callbacks,
+            class_weight=class_weight,
+        )
+
+
+def set_precision(mode: str) -> str:
+    """Turns mixed precision on (on, or auto with a GPU present); returns the policy name."""
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    policy = "mixed_float16" if mode == "on" or (mode == "auto" and gpu) else "float32"
+    tf.keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def warm_start(classifier: tf.keras.Model, base_model: str, class_names: List[bytes]) -> None:
+    """Starts from the latest blessed model: its backbone, and its head for known classes.
+
+    Classes are matched by name, because the label vocabulary's order follows class
+    frequencies and may change between runs; a class the previous model did not know keeps
+    its fresh initialisation.
+    """
+    previous = tf.keras.models.load_model(base_model, compile=False)
+    previous_backbone = model.backbone_of(previous)
+    try:
+        model.backbone_of(classifier).set_weights(previous_backbone.get_weights())
+    except ValueError as error:
+        raise model.WeightsError(
+            f"trainer.warm_start: the latest blessed model {base_model} has another backbone "
+            f"or image size than this run ({error}); set trainer.warm_start to false"
+        ) from None
+    with tf.io.gfile.GFile(os.path.join(base_model, "assets", features.LABEL_VOCABULARY)) as f:
+        previous_names = [line.rstrip("\n").encode() for line in f]
+    kernel, bias = previous.get_layer("probabilities").get_weights()
+    head = classifier.get_layer("probabilities")
+    new_kernel, new_bias = head.get_weights()
+    for index, name in enumerate(class_names):
+        if name in previous_names:
+            new_kernel[:, index] = kernel[:, previous_names.index(name)]
+            new_bias[index] = bias[previous_names.index(name)]
+    head.set_weights([new_kernel, new_bias])
+    known = sum(name in previous_names for name in class_names)
+    logging.info(
+        "Warm start from %s: backbone, and the head for %d of %d classes",
+        base_model,
+        known,
+        len(class_names),
+    )
 
 
 def run_fn(fn_args: FnArgs) -> None:
     """Trains on the train split, validates on the eval split, exports the SavedModel."""
-    config = fn_args.custom_config
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    tuned = (
+        keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
+        if fn_args.hyperparameters
+        else None
+    )
+    config = apply_hyperparameters(fn_args.custom_config, tuned)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
+    policy = set_precision(config["mixed_precision"])
     logging.info(
-        "Trainer: %s on %d classes at %d px, weights %s, %d epochs",
+        "Trainer: %s on %d classes at %d px, weights %s, %d epochs, batch %d, precision %s, "
+        "jit_compile %s",
         config["backbone"],
         len(class_names),
         config["image_size"],
         config["weights"],
         config["epochs"],
+        config["batch_size"],
+        policy,
+        config["jit_compile"],
     )
-    train_dataset, eval_dataset = (
-        data.input_fn(
-            files,
-            fn_args.data_accessor,
-            tf_transform_output,
-            batch_size=config["batch_size"],
-            training=training,
-        )
-        for files, training in ((fn_args.train_files, True), (fn_args.eval_files, False))
+    augmenter = augmentation.build_augmenter(config["augmentation"], config["image_size"])
+    logging.info(
+        "Trainer: augmentation %s",
+        [layer.name for layer in augmenter.layers] if augmenter else "off",
+    )
+    train_dataset = data.input_fn(
+        fn_args.train_files,
+        tf_transform_output,
+        config["batch_size"],
+        training=True,
+        augmenter=augmenter,
+        cache_max_mb=config["cache_max_mb"],
+    )
+    eval_dataset = data.input_fn(
+        fn_args.eval_files,
+        tf_transform_output,
+        config["batch_size"],
+        training=False,
+        cache_max_mb=config["cache_max_mb"],
     )
     classifier = model.build_model(
         num_classes=len(class_names),
@@ -55,20 +234,24 @@ def run_fn(fn_args: FnArgs) -> None:
         dropout=config["dropout"],
         batchnorm_momentum=config["batchnorm_momentum"],
     )
-    classifier.compile(
-        optimizer=tf.keras.optimizers.Adam(config["learning_rate"]),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    classifier.fit(
+    if config["warm_start"]:
+        if fn_args.base_model:
+            warm_start(classifier, fn_args.base_model, class_names)
+        else:
+            logging.info("Warm start: no blessed model yet, starting from the configured weights")
+    weights = class_weights(tf_transform_output) if config["class_weights"] else None
+    if weights:
+        logging.info("Trainer: class weights %s", weights)
+    train(
+        classifier,
         train_dataset,
-        validation_data=eval_dataset,
-        epochs=config["epochs"],
-        verbose=0,
+        eval_dataset,
+        config,
         callbacks=[
             _EpochLog(config["epochs"]),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
+        class_weight=weights,
     )
     export.export_serving_model(classifier, tf_transform_output, fn_args.serving_model_dir)
     logging.info("Trainer: model exported to %s", fn_args.serving_model_dir)

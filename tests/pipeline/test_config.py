@@ -47,18 +47,33 @@ def test_unknown_top_level_key(tmp_path):
         ("trainer:\n  epochs: many\n", "trainer.epochs: expected a whole number"),
         ("trainer:\n  epochs: 0\n", "trainer.epochs: expected at least 1"),
         ("trainer:\n  learning_rate: true\n", "trainer.learning_rate: expected a number"),
-        ("trainer:\n  backbone: ResNet50\n", "trainer.backbone: unknown backbone"),
+        ("trainer:\n  backbone: ResNet50\n", "trainer.backbone: expected one of EfficientNetB0"),
         ("evaluation:\n  min_accuracy: 1.5\n", "evaluation.min_accuracy"),
         ("data:\n  split: {train: 8, test: 2}\n", "data.split"),
         ("preprocessing:\n  image_size: 4\n", "preprocessing.image_size"),
         ("beam_pipeline_args: --runner=DirectRunner\n", "beam_pipeline_args: expected a list"),
         ("trainer: 3\n", "trainer: expected a mapping"),
+        ("augmentation:\n  flip: sideways\n", "augmentation.flip: expected one of none"),
+        ("augmentation:\n  rotation: 1.5\n", "augmentation.rotation: expected a fraction"),
+        ("trainer:\n  tuner:\n    dropouts: [0.1, x]\n", "trainer.tuner.dropouts[1]"),
+        (
+            "trainer:\n  weights: imagenet\n  epochs: 3\n  fine_tuning: {head_epochs: 3}\n",
+            "trainer.fine_tuning.head_epochs: expected fewer than trainer.epochs (3)",
+        ),
+        ("trainer:\n  warmup_epochs: 20\n", "trainer.warmup_epochs"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, key):
     with pytest.raises(config_lib.ConfigError) as error:
         config_lib.load_config(write(tmp_path, text))
     assert key in str(error.value)
+
+
+def test_image_size_defaults_to_the_backbones_native_size():
+    config = config_lib.config_from_dict({"trainer": {"backbone": "EfficientNetV2S"}})
+    assert config.image_size == 384
+    config = config_lib.config_from_dict({"preprocessing": {"image_size": 64}})
+    assert config.image_size == 64
 
 
 def test_overrides_are_parsed_as_yaml_values(tmp_path):
