@@ -1,7 +1,8 @@
 """Installs the pipeline's packages and the `image-pipeline` console script.
 
-Install with the pinned set: `pip install -c constraints.txt -e ".[dev,kubeflow]"` (the Makefile does
-this). The requirements below are the direct dependencies; constraints.txt pins the rest.
+Install with the pinned set: `pip install -c constraints.txt -e ".[dev,kubeflow]"` (the
+Makefile does this). The requirements below are the direct dependencies; constraints.txt pins
+the rest.
 """
 
 from setuptools import find_packages, setup

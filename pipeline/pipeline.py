@@ -3,6 +3,13 @@
 Pure: no I/O and no globals, so the local and the Kubeflow runner compile the very same
 DAG. Node ids are constants so that tests, the run summary and ML Metadata queries name
 components the same way.
+
+Where ML Metadata lives is the runner's business (SQLite locally, the cluster's own store on
+Kubeflow), so the local runner attaches it.
+
+The data root and the training epochs are TFX runtime parameters whose defaults are the
+config's values: LocalDagRunner substitutes the defaults, and on Kubeflow a scheduler can
+vary them per run without recompiling (their names are `RUNTIME_PARAMETERS`).
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ import dataclasses
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 
 from components.image_example_gen.component import ImageExampleGen
-from pipeline.config import PipelineConfig
+from components.image_trainer.component import ImageTrainer
+from pipeline.config import ConfigError, PipelineConfig
 from trainer import export, features
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -30,6 +39,10 @@ TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
+
+DATA_ROOT_PARAMETER = "data_root"
+EPOCHS_PARAMETER = "epochs"
+RUNTIME_PARAMETERS = (DATA_ROOT_PARAMETER, EPOCHS_PARAMETER)
 
 NODE_IDS = (
     EXAMPLE_GEN,
@@ -48,7 +61,9 @@ NODE_IDS = (
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
     example_gen = ImageExampleGen(
-        input_base=config.data.root,
+        input_base=tfx.dsl.experimental.RuntimeParameter(
+            name=DATA_ROOT_PARAMETER, ptype=str, default=config.data.root
+        ),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -85,7 +100,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         custom_config={"image_size": config.preprocessing.image_size},
     ).with_id(TRANSFORM)
 
-    trainer = tfx.components.Trainer(
+    trainer = ImageTrainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -93,21 +108,28 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config={
-            **dataclasses.asdict(config.trainer),
+            **{k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "epochs"},
             "image_size": config.preprocessing.image_size,
         },
+        epochs=tfx.dsl.experimental.RuntimeParameter(
+            name=EPOCHS_PARAMETER, ptype=int, default=config.trainer.epochs
+        ),
     ).with_id(TRAINER)
 
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER)
+    baseline = (
+        tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id(BASELINE_RESOLVER)
+        if config.evaluation.baseline == "latest_blessed"
+        else None
+    )
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
 
@@ -119,27 +141,46 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
     ).with_id(PUSHER)
 
+    components = [
+        example_gen,
+        statistics_gen,
+        inferred_schema,
+        curated_schema,
+        example_validator,
+        transform,
+        trainer,
+        *([baseline] if baseline else []),
+        evaluator,
+        pusher,
+    ]
+    _add_component_beam_args(config, components)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            inferred_schema,
-            curated_schema,
-            example_validator,
-            transform,
-            trainer,
-            baseline,
-            evaluator,
-            pusher,
-        ],
+        components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path
-        ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
+    """Appends `components.<id>.beam_pipeline_args` after the pipeline-level Beam args."""
+    by_id = {component.id: component for component in components}
+    for name, settings in config.components.items():
+        if name not in by_id:
+            raise ConfigError(
+                f"components.{name}: no such component in this pipeline; "
+                f"components are {', '.join(by_id)}"
+            )
+        if not settings.beam_pipeline_args:
+            continue
+        if not isinstance(by_id[name], BaseBeamComponent):
+            beam_ids = [i for i, c in by_id.items() if isinstance(c, BaseBeamComponent)]
+            raise ConfigError(
+                f"components.{name}.beam_pipeline_args: {name} does not run Beam; "
+                f"Beam components are {', '.join(beam_ids)}"
+            )
+        by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
