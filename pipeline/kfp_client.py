@@ -170,7 +170,7 @@ def _read_token(token_file: str) -> str | None:
 
 def _check_health(endpoint: str, token: str | None) -> None:
     configuration = kfp_server_api.Configuration(host=endpoint.rstrip("/"))
-    configuration.retries = 1
+    configuration.retries = 0
     if token:
         configuration.api_key["authorization"] = token
         configuration.api_key_prefix["authorization"] = "Bearer"
@@ -198,9 +198,10 @@ def _endpoint_errors(endpoint: str) -> Iterator[None]:
         ) from None
     except urllib3.exceptions.HTTPError as error:
         reason = getattr(error, "reason", None) or error
+        detail = str(reason).rsplit(": ", 1)[-1].strip("()'\"")
         raise KfpError(
-            f"{endpoint}: cannot reach the KFP API ({type(reason).__name__}); check "
-            f"kubeflow.endpoint or {ENDPOINT_ENV}, and that the port-forward or ingress is up"
+            f"{endpoint}: cannot reach the KFP API ({detail}); check kubeflow.endpoint or "
+            f"{ENDPOINT_ENV}, and that the port-forward or ingress is up"
         ) from None
 
 

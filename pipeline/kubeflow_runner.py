@@ -16,6 +16,7 @@ arguments, then uses the config's values.
 from __future__ import annotations
 
 import os
+from typing import Any, Dict, NamedTuple
 
 import yaml
 from google.protobuf import json_format
@@ -30,7 +31,14 @@ from pipeline.pipeline import EXAMPLE_GEN, create_pipeline
 _ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 
-def compile_pipeline(config: PipelineConfig, package_path: str) -> str:
+class Compiled(NamedTuple):
+    """The spec file written, and its runtime parameters with their defaults."""
+
+    path: str
+    parameters: Dict[str, Any]
+
+
+def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
     """Writes the KFP v2 pipeline spec (YAML, what `kfp.Client` uploads) to `package_path`."""
     if not config.kubeflow.image:
         raise ConfigError("kubeflow.image: required on Kubeflow; the image built from Dockerfile")
@@ -49,9 +57,10 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> str:
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
         default_image=config.kubeflow.image, use_pipeline_spec_2_1=True
     )
+    defaults = _runtime_defaults(pipeline)
     job = json_format.ParseDict(
         tfx.orchestration.experimental.KubeflowV2DagRunner(config=runner_config).run(
-            pipeline, parameter_values=_runtime_defaults(pipeline), write_out=False
+            pipeline, parameter_values=defaults, write_out=False
         ),
         pipeline_spec_pb2.PipelineJob(),
     )
@@ -64,7 +73,7 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(package_path)), exist_ok=True)
     with open(package_path, "w") as handle:
         yaml.safe_dump(json_format.MessageToDict(spec), handle, sort_keys=True)
-    return package_path
+    return Compiled(package_path, defaults)
 
 
 def _runtime_defaults(pipeline: tfx.dsl.Pipeline) -> dict:

@@ -9,7 +9,7 @@ Kubeflow), so the local runner attaches it.
 
 The data root and the training epochs are TFX runtime parameters whose defaults are the
 config's values: LocalDagRunner substitutes the defaults, and on Kubeflow a scheduler can
-vary them per run without recompiling (their names are `RUNTIME_PARAMETERS`).
+vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and types).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PUSHER = "Pusher"
 
 DATA_ROOT_PARAMETER = "data_root"
 EPOCHS_PARAMETER = "epochs"
-RUNTIME_PARAMETERS = (DATA_ROOT_PARAMETER, EPOCHS_PARAMETER)
+RUNTIME_PARAMETERS = {DATA_ROOT_PARAMETER: str, EPOCHS_PARAMETER: int}
 
 NODE_IDS = (
     EXAMPLE_GEN,
@@ -62,7 +62,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
     example_gen = ImageExampleGen(
         input_base=tfx.dsl.experimental.RuntimeParameter(
-            name=DATA_ROOT_PARAMETER, ptype=str, default=config.data.root
+            name=DATA_ROOT_PARAMETER,
+            ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
+            default=config.data.root,
         ),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
@@ -112,7 +114,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             "image_size": config.preprocessing.image_size,
         },
         epochs=tfx.dsl.experimental.RuntimeParameter(
-            name=EPOCHS_PARAMETER, ptype=int, default=config.trainer.epochs
+            name=EPOCHS_PARAMETER,
+            ptype=RUNTIME_PARAMETERS[EPOCHS_PARAMETER],
+            default=config.trainer.epochs,
         ),
     ).with_id(TRAINER)
 
