@@ -17,6 +17,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.compiler import compiler
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.utils import name_utils
 
 from pipeline import config as config_lib
@@ -102,6 +103,19 @@ def test_runtime_parameters_feed_the_example_gen_and_the_trainer(compiled):
     trainer = spec.root.dag.tasks[pipeline_lib.TRAINER].inputs.parameters
     assert trainer["epochs"].component_input_parameter == "epochs"
     assert "epochs" not in trainer["custom_config"].runtime_value.constant.string_value
+
+
+def test_local_run_substitutes_the_config_values():
+    config = kubeflow_config(overrides=["trainer.epochs=7"])
+    local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
+    runtime_parameter_utils.substitute_runtime_parameter(local, {})
+    nodes = {node.pipeline_node.node_info.id: node.pipeline_node for node in local.nodes}
+
+    def value(node, name):
+        return nodes[node].parameters.parameters[name].field_value
+
+    assert value(pipeline_lib.EXAMPLE_GEN, "input_base").string_value == "gs://bucket/images"
+    assert value(pipeline_lib.TRAINER, "epochs").int_value == 7
 
 
 def test_beam_args_and_resources_reach_their_containers(tmp_path):
