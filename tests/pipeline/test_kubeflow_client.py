@@ -99,7 +99,7 @@ def _serialize(response_model):
 @pytest.fixture
 def kfp_api():
     server = FakeKfp()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
