@@ -125,25 +125,20 @@ def _compile(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from pipeline import kfp_client
 
-    config = config_lib.load_config(args.config, args.overrides)
-    arguments = _runtime_arguments(args.params)
-    path = _compile_for_kubeflow(config, args.output)
-    connection = kfp_client.connect(config.kubeflow)
+    config, arguments, path, connection = _prepare_submission(args)
     run_name = args.run_name or f"{config.pipeline_name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    submitted = kfp_client.submit(
-        connection, config.kubeflow, path, config.pipeline_root, arguments, run_name
+    print(
+        kfp_client.submit(
+            connection, config.kubeflow, path, config.pipeline_root, arguments, run_name
+        ).as_text()
     )
-    _print_submission(submitted, config, arguments)
     return 0
 
 
 def _schedule(args: argparse.Namespace) -> int:
     from pipeline import kfp_client
 
-    config = config_lib.load_config(args.config, args.overrides)
-    arguments = _runtime_arguments(args.params)
-    path = _compile_for_kubeflow(config, args.output)
-    connection = kfp_client.connect(config.kubeflow)
+    config, arguments, path, connection = _prepare_submission(args)
     submitted = kfp_client.schedule(
         connection,
         config.kubeflow,
@@ -153,9 +148,21 @@ def _schedule(args: argparse.Namespace) -> int:
         name=args.name or config.pipeline_name,
         replace=args.replace,
     )
-    _print_submission(submitted, config, arguments)
-    print(f"  schedule: {config.kubeflow.schedule} (KFP cron, seconds first)")
+    print(
+        f"{submitted.as_text()}\n  schedule: {config.kubeflow.schedule} (KFP cron, seconds first)"
+    )
     return 0
+
+
+def _prepare_submission(args: argparse.Namespace) -> tuple:
+    """Config, runtime arguments, compiled spec and a checked connection, in that order, so
+    that mistakes in the command line show before anything is sent."""
+    from pipeline import kfp_client
+
+    config = config_lib.load_config(args.config, args.overrides)
+    arguments = _runtime_arguments(args.params)
+    path = _compile_for_kubeflow(config, args.output)
+    return config, arguments, path, kfp_client.connect(config.kubeflow)
 
 
 def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None) -> str:
@@ -195,14 +202,6 @@ def _runtime_arguments(params: List[str]) -> dict:
             raise config_lib.ConfigError(f"--param {param!r}: expected a whole number")
         arguments[name] = value
     return arguments
-
-
-def _print_submission(submitted, config: config_lib.PipelineConfig, arguments: dict) -> None:
-    given = ", ".join(f"{k}={v}" for k, v in arguments.items()) or "none (the defaults)"
-    print(
-        f"Created {submitted.kind} {submitted.name!r} (id {submitted.id}) in experiment "
-        f"{config.kubeflow.experiment!r}: {submitted.url}\n  parameters: {given}"
-    )
 
 
 def _parser() -> argparse.ArgumentParser:

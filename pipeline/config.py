@@ -232,7 +232,8 @@ class PipelineConfig:
 
     Everything a run writes goes under `output_dir`: the pipeline root (artifacts), the ML
     Metadata database and the pushed models. `schema_file` is the curated schema the data is
-    validated against.
+    validated against. `components` holds per-component settings keyed by node id, and
+    `kubeflow` what the compile, submit and schedule commands need.
     """
 
     pipeline_name: str = "image-pipeline"

@@ -47,6 +47,15 @@ class Submission:
     id: str
     name: str
     url: str
+    experiment: str
+    arguments: Mapping[str, Any]
+
+    def as_text(self) -> str:
+        given = ", ".join(f"{k}={v}" for k, v in self.arguments.items()) or "none (the defaults)"
+        return (
+            f"Created {self.kind} {self.name!r} (id {self.id}) in experiment "
+            f"{self.experiment!r}: {self.url}\n  parameters: {given}"
+        )
 
 
 def connect(settings: KubeflowConfig) -> Connection:
@@ -91,7 +100,12 @@ def submit(
             service_account=settings.service_account or None,
         )
     return Submission(
-        "run", result.run_id, run_name, f"{connection.endpoint}/#/runs/details/{result.run_id}"
+        "run",
+        result.run_id,
+        run_name,
+        f"{connection.endpoint}/#/runs/details/{result.run_id}",
+        settings.experiment,
+        arguments,
     )
 
 
@@ -148,6 +162,8 @@ def schedule(
         created.recurring_run_id,
         name,
         f"{endpoint}/#/recurringrun/details/{created.recurring_run_id}",
+        settings.experiment,
+        arguments,
     )
 
 
