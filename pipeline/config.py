@@ -38,6 +38,9 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIXED_PRECISION = ("auto", "on", "off")
 
 
+BASELINES = ("latest_blessed", "none")
+
+
 class ConfigError(ValueError):
     """A configuration problem, worded for the person who wrote the YAML file."""
 
@@ -289,13 +292,22 @@ class EvaluationConfig:
 
     `min_accuracy` is an absolute bound on the overall slice. `max_accuracy_drop` is how much
     accuracy the candidate may lose against the latest blessed model (ignored on the first
-    run, when there is no baseline).
+    run, when there is no baseline). `baseline: none` leaves the baseline resolver out of the
+    DAG, so only `min_accuracy` gates the push: the open-source Kubeflow Pipelines backend
+    rejects resolver tasks ("resolver executors not implemented"), while LocalDagRunner and
+    Vertex AI Pipelines run them.
     """
 
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.01
+    baseline: str = "latest_blessed"
 
     def validate(self) -> None:
+        if self.baseline not in BASELINES:
+            raise ConfigError(
+                f"evaluation.baseline: expected one of {', '.join(BASELINES)}, "
+                f"got {self.baseline!r}"
+            )
         if not 0 <= self.min_accuracy <= 1:
             raise ConfigError(
                 f"evaluation.min_accuracy: expected a value in [0, 1], got {self.min_accuracy}"
@@ -321,12 +333,76 @@ class ServingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResourcesConfig:
+    """The container resources of one component on Kubeflow (0 or empty: the cluster default).
+
+    `memory_gb` is in gigabytes. `gpu_type` is what the cluster calls the accelerator
+    (`nvidia.com/gpu` on open-source Kubeflow, `NVIDIA_TESLA_T4` and the like on Vertex AI).
+    """
+
+    cpu: float = 0.0
+    memory_gb: float = 0.0
+    gpu: int = 0
+    gpu_type: str = ""
+
+    def validate(self, key: str) -> None:
+        for name in ("cpu", "memory_gb", "gpu"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{key}.{name}: expected 0 or more, got {getattr(self, name)}")
+        if self.gpu and not self.gpu_type:
+            raise ConfigError(
+                f"{key}.gpu_type: required with gpu: {self.gpu} (e.g. nvidia.com/gpu)"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentConfig:
+    """Settings for one component, keyed by its node id under `components:`.
+
+    `beam_pipeline_args` are appended to the pipeline-level ones for that component only (on
+    both runners), e.g. more DirectRunner workers or bigger Dataflow machines for Transform.
+    `resources` apply on Kubeflow only; the local runner shares this machine.
+    """
+
+    beam_pipeline_args: Sequence[str] = ()
+    resources: ResourcesConfig = dataclasses.field(default_factory=ResourcesConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class KubeflowConfig:
+    """How `compile`, `submit` and `schedule` reach Kubeflow Pipelines (KFP v2).
+
+    `image` is the pipeline image built from the Dockerfile; every component runs in it.
+    `endpoint` is the KFP API (`KFP_ENDPOINT` in the environment wins); the bearer token comes
+    from `KFP_TOKEN` or from `token_file` (e.g. a mounted service-account token), never from
+    this file. `schedule` is KFP's six-field cron expression, seconds first
+    (`0 0 2 * * *` is 02:00 every day).
+    """
+
+    image: str = ""
+    endpoint: str = ""
+    token_file: str = ""
+    namespace: str = ""
+    experiment: str = "Default"
+    schedule: str = "0 0 2 * * *"
+    service_account: str = ""
+
+    def validate(self) -> None:
+        if len(self.schedule.split()) != 6:
+            raise ConfigError(
+                f"kubeflow.schedule: expected six cron fields, seconds first "
+                f"(e.g. '0 0 2 * * *'), got {self.schedule!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """The whole pipeline.
 
     Everything a run writes goes under `output_dir`: the pipeline root (artifacts), the ML
     Metadata database and the pushed models. `schema_file` is the curated schema the data is
-    validated against.
+    validated against. `components` holds per-component settings keyed by node id, and
+    `kubeflow` what the compile, submit and schedule commands need.
     """
 
     pipeline_name: str = "image-pipeline"
@@ -342,6 +418,8 @@ class PipelineConfig:
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",
     )
+    components: Mapping[str, ComponentConfig] = dataclasses.field(default_factory=dict)
+    kubeflow: KubeflowConfig = dataclasses.field(default_factory=KubeflowConfig)
 
     def validate(self) -> None:
         if not self.pipeline_name:
@@ -353,8 +431,18 @@ class PipelineConfig:
             self.trainer,
             self.evaluation,
             self.serving,
+            self.kubeflow,
         ):
             section.validate()
+        for name, component in self.components.items():
+            component.resources.validate(f"components.{name}.resources")
+        _require(
+            not self.trainer.warm_start or self.evaluation.baseline == "latest_blessed",
+            "trainer.warm_start",
+            "false when evaluation.baseline is none (warm start starts from the latest "
+            "blessed model, which the baseline resolver finds)",
+            self.trainer.warm_start,
+        )
 
     @property
     def image_size(self) -> int:
@@ -379,13 +467,36 @@ def _require(condition: bool, key: str, expected: str, value: Any) -> None:
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
 
-def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> PipelineConfig:
-    """Reads a YAML config, applies `key.sub=value` overrides and validates the result.
+def load_config(
+    paths: str | os.PathLike | Sequence[str | os.PathLike], overrides: Sequence[str] = ()
+) -> PipelineConfig:
+    """Reads YAML configs, applies `key.sub=value` overrides and validates the result.
 
-    Relative paths in the file (data root, output dir, schema) are taken relative to the
-    current directory, as a user typing them on the command line would expect.
+    Several files are merged in order, later ones winning key by key (lists are replaced, not
+    appended), so a runner's settings (e.g. configs/beam/dataflow.yaml) can be layered on a
+    pipeline config. Relative paths in the files (data root, output dir, schema) are taken
+    relative to the current directory, as a user typing them on the command line would
+    expect; URIs such as gs://bucket/data are kept as they are.
     """
-    path = Path(path)
+    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    raw: dict = {}
+    for path in paths:
+        _merge(raw, _read_yaml(path))
+    for override in overrides:
+        _apply_override(raw, override)
+    try:
+        config = config_from_dict(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{' + '.join(str(p) for p in paths)}: {error}") from None
+    return _absolute_paths(config)
+
+
+def is_uri(path: str) -> bool:
+    """True for gs://, s3://, hdfs:// and other paths a remote cluster reads."""
+    return "://" in path
+
+
+def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; see configs/ for examples")
     try:
@@ -394,13 +505,15 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Pipel
         raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    for override in overrides:
-        _apply_override(raw, override)
-    try:
-        config = config_from_dict(raw)
-    except ConfigError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    return _absolute_paths(config)
+    return raw
+
+
+def _merge(base: dict, update: Mapping) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
@@ -451,6 +564,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is collections.abc.Mapping:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        value_hint = typing.get_args(hint)[1]
+        if dataclasses.is_dataclass(value_hint):
+            return {name: _build(value_hint, v, f"{key}.{name}.") for name, v in value.items()}
         return dict(value)
     if hint is bool:
         if not isinstance(value, bool):
@@ -472,9 +588,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
 
 
 def _absolute_paths(config: PipelineConfig) -> PipelineConfig:
+    def absolute(path: str) -> str:
+        return path if is_uri(path) else os.path.abspath(path)
+
     return dataclasses.replace(
         config,
-        output_dir=os.path.abspath(config.output_dir),
-        schema_file=os.path.abspath(config.schema_file),
-        data=dataclasses.replace(config.data, root=os.path.abspath(config.data.root)),
+        output_dir=absolute(config.output_dir),
+        schema_file=absolute(config.schema_file),
+        data=dataclasses.replace(config.data, root=absolute(config.data.root)),
     )

@@ -1,4 +1,9 @@
-"""Runs the pipeline on this machine with TFX's LocalDagRunner and SQLite ML Metadata."""
+"""Runs the pipeline on this machine with TFX's LocalDagRunner and SQLite ML Metadata.
+
+ML Metadata is attached here, not in `create_pipeline`, because it is this runner's: on
+Kubeflow the cluster keeps its own, and the SQLite helper creates the database's folder,
+which must not happen when compiling for a cluster.
+"""
 
 from __future__ import annotations
 
@@ -13,4 +18,8 @@ from pipeline.pipeline import create_pipeline
 def run(config: PipelineConfig) -> None:
     """Runs every component in dependency order; cached components are not executed again."""
     os.makedirs(config.output_dir, exist_ok=True)
-    tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+    pipeline = create_pipeline(config)
+    pipeline.metadata_connection_config = (
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -3,6 +3,13 @@
 Pure: no I/O and no globals, so the local and the Kubeflow runner compile the very same
 DAG. Node ids are constants so that tests, the run summary and ML Metadata queries name
 components the same way.
+
+Where ML Metadata lives is the runner's business (SQLite locally, the cluster's own store on
+Kubeflow), so the local runner attaches it.
+
+The data root and the training epochs are TFX runtime parameters whose defaults are the
+config's values: LocalDagRunner substitutes the defaults, and on Kubeflow a scheduler can
+vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and types).
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ import dataclasses
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 
 from components.image_example_gen.component import ImageExampleGen
-from pipeline.config import PipelineConfig
+from components.image_trainer.component import ImageTrainer
+from pipeline.config import ConfigError, PipelineConfig
 from trainer import export, features
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -33,6 +42,10 @@ BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
 
+DATA_ROOT_PARAMETER = "data_root"
+EPOCHS_PARAMETER = "epochs"
+RUNTIME_PARAMETERS = {DATA_ROOT_PARAMETER: str, EPOCHS_PARAMETER: int}
+
 NODE_IDS = (
     EXAMPLE_GEN,
     STATISTICS_GEN,
@@ -50,7 +63,11 @@ NODE_IDS = (
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
     example_gen = ImageExampleGen(
-        input_base=config.data.root,
+        input_base=tfx.dsl.experimental.RuntimeParameter(
+            name=DATA_ROOT_PARAMETER,
+            ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
+            default=config.data.root,
+        ),
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -87,11 +104,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         custom_config={"image_size": config.image_size},
     ).with_id(TRANSFORM)
 
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER)
+    baseline = (
+        tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id(BASELINE_RESOLVER)
+        if config.evaluation.baseline == "latest_blessed"
+        else None
+    )
 
     trainer_inputs = dict(
         examples=transform.outputs["transformed_examples"],
@@ -107,12 +128,20 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         trainer_inputs["hyperparameters"] = tuner.outputs["best_hyperparameters"]
     if config.trainer.warm_start:
         trainer_inputs["base_model"] = baseline.outputs["model"]
-    trainer = tfx.components.Trainer(run_fn=RUN_FN, **trainer_inputs).with_id(TRAINER)
+    trainer = ImageTrainer(
+        run_fn=RUN_FN,
+        epochs=tfx.dsl.experimental.RuntimeParameter(
+            name=EPOCHS_PARAMETER,
+            ptype=RUNTIME_PARAMETERS[EPOCHS_PARAMETER],
+            default=config.trainer.epochs,
+        ),
+        **trainer_inputs,
+    ).with_id(TRAINER)
 
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
 
@@ -124,37 +153,61 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
     ).with_id(PUSHER)
 
+    components = [
+        example_gen,
+        statistics_gen,
+        inferred_schema,
+        curated_schema,
+        example_validator,
+        transform,
+        *([baseline] if baseline else []),
+        *([tuner] if tuner else []),
+        trainer,
+        evaluator,
+        pusher,
+    ]
+    _add_component_beam_args(config, components)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
-        components=[
-            example_gen,
-            statistics_gen,
-            inferred_schema,
-            curated_schema,
-            example_validator,
-            transform,
-            baseline,
-            *([tuner] if tuner else []),
-            trainer,
-            evaluator,
-            pusher,
-        ],
+        components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path
-        ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
 
 
 def trainer_config(config: PipelineConfig) -> dict:
-    """What run_fn and tuner_fn read from `fn_args.custom_config`: plain JSON-able values."""
+    """What run_fn and tuner_fn read from `fn_args.custom_config`: plain JSON-able values.
+
+    The epochs are left out: they reach run_fn through ImageTrainer's `epochs` property, a
+    runtime parameter (see components/image_trainer/component.py).
+    """
+    trainer = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "epochs"}
     return {
-        **dataclasses.asdict(config.trainer),
+        **trainer,
         "image_size": config.image_size,
         "augmentation": dataclasses.asdict(config.augmentation),
     }
+
+
+def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
+    """Appends `components.<id>.beam_pipeline_args` after the pipeline-level Beam args."""
+    by_id = {component.id: component for component in components}
+    for name, settings in config.components.items():
+        if name not in by_id:
+            raise ConfigError(
+                f"components.{name}: no such component in this pipeline; "
+                f"components are {', '.join(by_id)}"
+            )
+        if not settings.beam_pipeline_args:
+            continue
+        if not isinstance(by_id[name], BaseBeamComponent):
+            beam_ids = [i for i, c in by_id.items() if isinstance(c, BaseBeamComponent)]
+            raise ConfigError(
+                f"components.{name}.beam_pipeline_args: {name} does not run Beam; "
+                f"Beam components are {', '.join(beam_ids)}"
+            )
+        by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:

@@ -61,6 +61,10 @@ def test_unknown_top_level_key(tmp_path):
             "trainer.fine_tuning.head_epochs: expected fewer than trainer.epochs (3)",
         ),
         ("trainer:\n  warmup_epochs: 20\n", "trainer.warmup_epochs"),
+        (
+            "trainer:\n  warm_start: true\nevaluation:\n  baseline: none\n",
+            "trainer.warm_start: expected false when evaluation.baseline is none",
+        ),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, key):
@@ -102,3 +106,38 @@ def test_config_is_frozen():
     config = config_lib.config_from_dict({})
     with pytest.raises(AttributeError):
         config.trainer.epochs = 3  # type: ignore[misc]
+
+
+def test_files_are_layered_later_ones_winning(tmp_path):
+    base = write(tmp_path, "trainer:\n  epochs: 3\n  batch_size: 8\nbeam_pipeline_args: [--a=1]\n")
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("trainer:\n  epochs: 5\nbeam_pipeline_args: [--b=2]\n")
+    config = config_lib.load_config([base, layer])
+    assert (config.trainer.epochs, config.trainer.batch_size) == (5, 8)
+    assert config.beam_pipeline_args == ("--b=2",)  # lists are replaced, not appended
+
+
+def test_uris_are_kept_and_local_paths_made_absolute(tmp_path):
+    config = config_lib.load_config(
+        write(tmp_path, "output_dir: gs://bucket/out\ndata:\n  root: data/x\n")
+    )
+    assert config.output_dir == "gs://bucket/out"
+    assert Path(config.data.root).is_absolute()
+
+
+def test_component_settings_are_strict(tmp_path):
+    config = config_lib.load_config(
+        write(tmp_path, "components:\n  Transform:\n    resources: {cpu: 2, memory_gb: 8}\n")
+    )
+    assert config.components["Transform"].resources.cpu == 2.0
+    for text, message in [
+        (
+            "components:\n  Transform:\n    resources: {cpus: 2}\n",
+            "'components.Transform.resources.cpus'",
+        ),
+        ("components:\n  Trainer:\n    resources: {gpu: 1}\n", "gpu_type: required"),
+        ("kubeflow:\n  schedule: '0 2 * * *'\n", "kubeflow.schedule: expected six cron fields"),
+        ("evaluation:\n  baseline: previous\n", "evaluation.baseline: expected one of"),
+    ]:
+        with pytest.raises(config_lib.ConfigError, match=message):
+            config_lib.load_config(write(tmp_path, text))

@@ -20,6 +20,7 @@ IMAGE = transformed_name(IMAGE_KEY)
 
 
 def custom_config(**trainer):
+    """What ImageTrainer's executor hands run_fn: the trainer config plus the epochs."""
     config = config_lib.config_from_dict(
         {
             "preprocessing": {"image_size": IMAGE_SIZE},
@@ -27,7 +28,7 @@ def custom_config(**trainer):
             "trainer": {"epochs": 2, "batch_size": 16, **trainer},
         }
     )
-    return trainer_config(config)
+    return {**trainer_config(config), "epochs": config.trainer.epochs}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,31 @@
+"""ImageTrainer's executor: TFX's GenericExecutor, with `epochs` handed to run_fn.
+
+run_fn reads its settings from `fn_args.custom_config` (see trainer/run.py); the epochs come
+from their own execution property instead (see component.py for why), so they are merged
+in here and run_fn does not need to know where they came from.
+"""
+
+from typing import Any, Dict, List
+
+from tfx import types
+from tfx.components.trainer import executor as trainer_executor
+from tfx.components.trainer import fn_args_utils
+
+EPOCHS_KEY = "epochs"
+
+
+class Executor(trainer_executor.GenericExecutor):
+    """Runs run_fn with `custom_config["epochs"]` taken from the `epochs` property."""
+
+    def _GetFnArgs(  # noqa: N802 - TFX API
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> fn_args_utils.FnArgs:
+        fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
+        fn_args.custom_config = {
+            **(fn_args.custom_config or {}),
+            EPOCHS_KEY: int(exec_properties[EPOCHS_KEY]),
+        }
+        return fn_args

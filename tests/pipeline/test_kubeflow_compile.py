@@ -1,0 +1,226 @@
+"""The KFP v2 spec from `compile`: valid for kfp's own proto, the local DAG, the right image.
+
+Everything is checked on the written file, parsed strictly with
+`kfp.pipeline_spec.pipeline_spec_pb2.PipelineSpec`, the message KFP backends read.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from apache_beam.options import pipeline_options
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.dsl.compiler import compiler
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+from tfx.orchestration.portable import runtime_parameter_utils
+from tfx.utils import name_utils
+
+from pipeline import config as config_lib
+from pipeline import kubeflow_runner
+from pipeline import pipeline as pipeline_lib
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "registry.example.com/image-pipeline:test"
+# The placeholders of the templates, filled in as a user would.
+FILLED_IN = [
+    "output_dir=gs://bucket/image-pipeline",
+    "data.root=gs://bucket/images",
+    f"kubeflow.image={IMAGE}",
+]
+RESOLVER_SUFFIXES = ("-model-blessing-resolver", "-model-resolver")
+
+
+def kubeflow_config(*extra_files, overrides=()):
+    files = [REPO / "configs" / "kubeflow.yaml", *extra_files]
+    return config_lib.load_config(files, [*FILLED_IN, *overrides])
+
+
+def compile_spec(config, tmp_path):
+    path = str(tmp_path / "pipeline.yaml")
+    kubeflow_runner.compile_pipeline(config, path)
+    with open(path) as handle:
+        return json_format.ParseDict(yaml.safe_load(handle), pipeline_spec_pb2.PipelineSpec())
+
+
+def container(spec, task):
+    """The task's container, parsed strictly as kfp's PipelineDeploymentConfig."""
+    deployment = json_format.ParseDict(
+        json_format.MessageToDict(spec.deployment_spec),
+        pipeline_spec_pb2.PipelineDeploymentConfig(),
+    )
+    return deployment.executors[f"{task}_executor"].container
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    config = kubeflow_config()
+    return config, compile_spec(config, tmp_path_factory.mktemp("kfp"))
+
+
+def test_spec_is_a_kfp_v2_pipeline_spec(compiled):
+    config, spec = compiled
+    assert spec.schema_version == "2.1.0"
+    assert spec.pipeline_info.name == config.pipeline_name
+    assert spec.default_pipeline_root == "gs://bucket/image-pipeline/pipeline_root"
+
+
+def test_every_component_runs_in_the_image_with_the_tfx_entrypoint(compiled):
+    config, spec = compiled
+    components = pipeline_lib.create_pipeline(config).components
+    assert set(spec.root.dag.tasks) == {c.id for c in components}
+    for component in components:
+        task = container(spec, component.id)
+        assert task.image == IMAGE
+        assert tuple(task.command) == kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD
+        executor = name_utils.get_full_name(component.executor_spec.executor_class)
+        assert task.args[:2] == ["--executor_class_path", executor]
+    assert container(spec, "Trainer").args[1] == "components.image_trainer.executor.Executor"
+    driver = container(spec, pipeline_lib.EXAMPLE_GEN).lifecycle.pre_cache_check
+    assert driver.command[-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
+
+
+def test_runtime_parameters_have_the_config_values_as_defaults(compiled):
+    config, spec = compiled
+    parameters = spec.root.input_definitions.parameters
+    assert set(parameters) == set(pipeline_lib.RUNTIME_PARAMETERS)
+    data_root = parameters[pipeline_lib.DATA_ROOT_PARAMETER]
+    assert data_root.parameter_type == pipeline_spec_pb2.ParameterType.STRING
+    assert data_root.default_value.string_value == config.data.root == "gs://bucket/images"
+    epochs = parameters[pipeline_lib.EPOCHS_PARAMETER]
+    assert epochs.parameter_type == pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
+    assert epochs.default_value.number_value == config.trainer.epochs == 15
+
+
+def test_runtime_parameters_feed_the_example_gen_and_the_trainer(compiled):
+    _, spec = compiled
+    example_gen = spec.root.dag.tasks[pipeline_lib.EXAMPLE_GEN].inputs.parameters
+    assert example_gen["input_base"].component_input_parameter == "data_root"
+    trainer = spec.root.dag.tasks[pipeline_lib.TRAINER].inputs.parameters
+    assert trainer["epochs"].component_input_parameter == "epochs"
+    assert "epochs" not in json.loads(trainer["custom_config"].runtime_value.constant.string_value)
+
+
+def test_local_run_substitutes_the_config_values():
+    config = kubeflow_config(overrides=["trainer.epochs=7"])
+    local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
+    runtime_parameter_utils.substitute_runtime_parameter(local, {})
+    nodes = {node.pipeline_node.node_info.id: node.pipeline_node for node in local.nodes}
+
+    def value(node, name):
+        return nodes[node].parameters.parameters[name].field_value
+
+    assert value(pipeline_lib.EXAMPLE_GEN, "input_base").string_value == "gs://bucket/images"
+    assert value(pipeline_lib.TRAINER, "epochs").int_value == 7
+
+
+def test_beam_args_and_resources_reach_their_containers(tmp_path):
+    config = kubeflow_config(
+        overrides=[
+            "components.Transform.beam_pipeline_args=[--direct_num_workers=3]",
+            "components.Trainer.resources={cpu: 2, memory_gb: 8, gpu: 1, gpu_type: nvidia.com/gpu}",
+        ]
+    )
+    spec = compile_spec(config, tmp_path)
+    transform = container(spec, "Transform")
+    assert transform.args[-3:] == [*config.beam_pipeline_args, "--direct_num_workers=3"]
+    assert "--direct_num_workers=3" not in container(spec, "StatisticsGen").args
+    trainer = container(spec, "Trainer").resources
+    assert (trainer.cpu_limit, trainer.memory_limit) == (2, 8)
+    assert (trainer.accelerator.type, trainer.accelerator.count) == ("nvidia.com/gpu", 1)
+    assert (transform.resources.cpu_limit, transform.resources.memory_limit) == (4, 16)
+
+
+@pytest.mark.parametrize("baseline", config_lib.BASELINES)
+def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
+    config = kubeflow_config(overrides=[f"evaluation.baseline={baseline}"])
+    local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
+    local_edges = {
+        (upstream, node.pipeline_node.node_info.id)
+        for node in local.nodes
+        for upstream in node.pipeline_node.upstream_nodes
+    }
+    local_ids = {node.pipeline_node.node_info.id for node in local.nodes}
+
+    spec = compile_spec(config, tmp_path)
+
+    def node_id(task):  # KFP splits TFX's LatestBlessedModelResolver into two resolver tasks
+        for suffix in RESOLVER_SUFFIXES:
+            task = task.removesuffix(suffix)
+        return task
+
+    kfp_edges = {
+        (node_id(upstream), node_id(name))
+        for name, task in spec.root.dag.tasks.items()
+        for upstream in [
+            *task.dependent_tasks,
+            *(a.task_output_artifact.producer_task for a in task.inputs.artifacts.values()),
+        ]
+        if node_id(upstream) != node_id(name)
+    }
+    assert {node_id(task) for task in spec.root.dag.tasks} == local_ids
+    assert kfp_edges == local_edges
+    assert (pipeline_lib.BASELINE_RESOLVER in local_ids) == (baseline == "latest_blessed")
+
+
+@pytest.mark.parametrize(
+    "beam_file, runner",
+    [
+        ("dataflow.yaml", "DataflowRunner"),
+        ("flink.yaml", "PortableRunner"),
+        ("spark.yaml", "PortableRunner"),
+        ("direct-multiprocessing.yaml", "DirectRunner"),
+    ],
+)
+def test_beam_runner_configs_compile_with_flags_beam_knows(tmp_path, caplog, beam_file, runner):
+    config = kubeflow_config(REPO / "configs" / "beam" / beam_file)
+    spec = compile_spec(config, tmp_path)
+    args = list(config.beam_pipeline_args)
+    assert container(spec, "StatisticsGen").args[-len(args) :] == args
+    options = pipeline_options.PipelineOptions(args)
+    options.get_all_options()
+    assert "Discarding unparseable args" not in caplog.text
+    assert options.view_as(pipeline_options.StandardOptions).runner == runner
+
+
+def test_component_settings_are_checked_against_the_dag():
+    for overrides, message in [
+        (["components.Trainr.resources.cpu=2"], "components.Trainr: no such component"),
+        (["components.Pusher.beam_pipeline_args=[--x=1]"], "Pusher does not run Beam"),
+    ]:
+        with pytest.raises(config_lib.ConfigError, match=message):
+            pipeline_lib.create_pipeline(kubeflow_config(overrides=overrides))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["kubeflow.image=''"], "kubeflow.image: required"),
+        (["output_dir=runs/x"], "is a path on this machine"),
+        (["components.ImageExampleGen.resources.cpu=2"], "applies no resources"),
+    ],
+)
+def test_what_cannot_run_on_a_cluster_is_refused(tmp_path, overrides, message):
+    with pytest.raises(config_lib.ConfigError, match=message):
+        compile_spec(kubeflow_config(overrides=overrides), tmp_path)
+
+
+def test_compile_command_takes_under_30_seconds_without_network(tmp_path):
+    """The whole command, imports included, as a user runs it (no network is needed)."""
+    output = tmp_path / "spec.yaml"
+    command = [sys.executable, "-m", "pipeline.cli", "compile", "--output", str(output)]
+    command += ["--config", str(REPO / "configs" / "kubeflow.yaml")]
+    for override in FILLED_IN:
+        command += ["--set", override]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_USE_LEGACY_KERAS": "1"}
+    started = time.monotonic()
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert output.is_file()
+    assert elapsed < 30, f"compile took {elapsed:.1f} s"
