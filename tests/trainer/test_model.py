@@ -50,3 +50,38 @@ def test_random_initialisation_builds_the_classifier():
     probabilities = classifier(tf.random.uniform((2, SIZE, SIZE, 3), maxval=255.0))
     assert probabilities.shape == (2, 4)
     np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_imagenet_offline_names_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    """No network: Keras' download fails at the socket, and the error says what to do."""
+    from urllib.error import URLError
+
+    from tf_keras.src.utils import data_utils
+
+    def offline(*args, **kwargs):
+        raise URLError("network unreachable")
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(data_utils, "urlopen", offline)
+    with pytest.raises(model.WeightsError) as error:
+        model.load_backbone("EfficientNetB0", "imagenet", SIZE)
+    message = str(error.value)
+    assert "efficientnetb0_notop.h5" in message
+    assert str(tmp_path / ".keras" / "models" / "efficientnetb0_notop.h5") in message
+    assert "trainer.weights" in message and "none" in message
+
+
+def test_imagenet_weights_file_names_for_v1_and_v2():
+    assert model.imagenet_weights_file("EfficientNetB3")[0] == "efficientnetb3_notop.h5"
+    name, url = model.imagenet_weights_file("EfficientNetV2S")
+    assert name == "efficientnetv2-s_notop.h5"
+    assert url.endswith("efficientnet_v2/efficientnetv2-s_notop.h5")
+
+
+def test_backbone_blocks_cover_every_layer():
+    backbone = model.load_backbone("EfficientNetV2B0", "none", SIZE)
+    groups = model.blocks(backbone)
+    assert sum(len(group) for group in groups) == len(backbone.layers)
+    assert groups[0][0].name.startswith("input")
+    assert groups[-1][0].name.startswith("top_")
+    assert all(group[0].name.startswith("block") for group in groups[1:-1])
