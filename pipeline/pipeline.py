@@ -12,8 +12,11 @@ import dataclasses
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.image_example_gen.component import ImageExampleGen
+from components.validation_gate.component import ValidationGate
+from components.validation_gate.previous_span import PreviousSpanStrategy
 from pipeline.config import PipelineConfig
 from trainer import export, features
 
@@ -25,6 +28,8 @@ STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "SchemaGen"
 IMPORT_SCHEMA_GEN = "ImportSchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
+PREVIOUS_SPAN_RESOLVER = "PreviousSpanStatisticsResolver"
+VALIDATION_GATE = "ValidationGate"
 TRANSFORM = "Transform"
 TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
@@ -37,6 +42,8 @@ NODE_IDS = (
     SCHEMA_GEN,
     IMPORT_SCHEMA_GEN,
     EXAMPLE_VALIDATOR,
+    PREVIOUS_SPAN_RESOLVER,
+    VALIDATION_GATE,
     TRANSFORM,
     TRAINER,
     BASELINE_RESOLVER,
@@ -46,9 +53,20 @@ NODE_IDS = (
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
+    """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push.
+
+    With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
+    validation look at that span (and its drift from the previous one), while Transform,
+    the Trainer and the Evaluator see the `data.latest_spans` newest spans.
+    """
     example_gen = ImageExampleGen(
         input_base=config.data.root,
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="images", pattern=config.data.input_pattern)]
+        ),
+        min_side=config.data.min_side,
+        max_pixels=config.data.max_pixels,
+        max_quarantine_fraction=config.data.max_quarantine_fraction,
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -59,6 +77,13 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             )
         ),
     ).with_id(EXAMPLE_GEN)
+    training_examples = (
+        canned_resolver_functions.rolling_range(
+            example_gen.outputs["examples"], num_spans=config.data.latest_spans, min_spans=1
+        )
+        if config.data.span_pattern
+        else example_gen.outputs["examples"]
+    )
 
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -78,12 +103,27 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         schema=curated_schema.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
+    previous_statistics = tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStrategy,
+        statistics=statistics_gen.outputs["statistics"],
+    ).with_id(PREVIOUS_SPAN_RESOLVER)
+
+    gate = ValidationGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=previous_statistics.outputs["statistics"],
+        schema=curated_schema.outputs["schema"],
+        on_anomalies=config.validation.on_anomalies,
+        max_drift=config.validation.max_drift,
+    ).with_id(VALIDATION_GATE)
+
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"image_size": config.preprocessing.image_size},
     ).with_id(TRANSFORM)
+    transform.add_upstream_node(gate)
 
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
@@ -105,7 +145,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     ).with_id(BASELINE_RESOLVER)
 
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"],
         eval_config=eval_config(config),
@@ -128,6 +168,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             inferred_schema,
             curated_schema,
             example_validator,
+            previous_statistics,
+            gate,
             transform,
             trainer,
             baseline,

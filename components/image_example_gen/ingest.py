@@ -148,7 +148,7 @@ def list_input(
     if len(listing.classes) < 2:
         raise IngestError(
             f"{Path(folder) / manifest}: found {len(listing.classes)} class(es) "
-            f"({', '.join(listing.classes)}); a classifier needs at least two"
+            f"({', '.join(listing.classes)}); a classifier needs at least two classes"
         )
     return listing
 
