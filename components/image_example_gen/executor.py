@@ -260,11 +260,34 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         )
         for reason, count in summary["reasons"].items():
             logging.info("ImageExampleGen: quarantined %d: %s", count, reason)
-        check_summary(summary, report_dir, exec_properties[MAX_QUARANTINE_FRACTION_KEY])
+        kept = rejected_report_dir(examples.uri)
+        try:
+            check_summary(summary, kept, exec_properties[MAX_QUARANTINE_FRACTION_KEY])
+        except (ingest.IngestError, RuntimeError):
+            _copy_tree(report_dir, kept)
+            raise
+
+
+def rejected_report_dir(examples_uri: str) -> str:
+    """Where a failed ingestion's report is kept: TFX deletes a failed execution's artifact.
+
+    `<pipeline_root>/ImageExampleGen/examples/<id>` -> `<...>/ImageExampleGen/rejected/<id>`.
+    """
+    component_dir = os.path.dirname(os.path.dirname(examples_uri))
+    return os.path.join(component_dir, "rejected", os.path.basename(examples_uri))
+
+
+def _copy_tree(source: str, target: str) -> None:
+    tf.io.gfile.makedirs(target)
+    for name in tf.io.gfile.listdir(source):
+        tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
 
 
 def check_summary(summary: Dict[str, Any], report_dir: str, max_quarantine_fraction: float) -> None:
-    """Fails the run when the counts do not reconcile or too much was quarantined."""
+    """Fails the run when the counts do not reconcile or too much was quarantined.
+
+    `report_dir` is where the messages send the reader: the report as it will be kept.
+    """
     accounted = sum(summary[key] for key in COUNT_KEYS[1:])
     if accounted != summary["files_seen"]:
         raise RuntimeError(

@@ -21,7 +21,7 @@ def run_executor(
     max_quarantine_fraction=1.0,
 ):
     examples = standard_artifacts.Examples()
-    examples.uri = str(output_dir)
+    examples.uri = str(output_dir / "examples" / "1")  # as in a pipeline root
     exec_properties = {
         "input_base": str(input_base),
         "input_config": proto_utils.proto_to_json(

@@ -93,7 +93,7 @@ def build_corpus(root, outside):
         f"{DOGS}/truncated.jpg": images.encoded("JPEG", size=(64, 64))[:900],
         f"{DOGS}/.hidden.jpg": images.encoded("JPEG", size=photo),
         f"{DOGS}/Thumbs.db": b"\0\1\2",
-        f"{DOGS}/notes.txt": "taken on holiday".encode(),
+        f"{DOGS}/notes.txt": b"taken on holiday",
         ".DS_Store": b"\0\0\0\1Bud1",
         "README.md": b"# my photos",
     }

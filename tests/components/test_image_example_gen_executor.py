@@ -80,6 +80,9 @@ def test_too_much_quarantine_fails_the_run_with_the_reasons(corpus, tmp_path):
     with pytest.raises(ingest.IngestError) as error:
         run_executor(corpus, tmp_path, max_quarantine_fraction=0.001)
     message = str(error.value)
+    kept = tmp_path / "rejected" / "1" / executor.QUARANTINE_FILE
+    assert f"{kept}" in message
+    assert kept.read_text().count("\n") == 1  # kept where TFX will not delete it
     assert "1 of 182 files quarantined" in message
     assert "1 truncated" in message
     assert "data.max_quarantine_fraction=0.001" in message
