@@ -79,7 +79,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     ).with_id(EXAMPLE_GEN)
     training_examples = (
         canned_resolver_functions.rolling_range(
-            example_gen.outputs["examples"], num_spans=config.data.latest_spans, min_spans=1
+            _every_run(tfx.types.standard_artifacts.Examples, EXAMPLE_GEN, "examples"),
+            num_spans=config.data.latest_spans,
+            min_spans=1,
         )
         if config.data.span_pattern
         else example_gen.outputs["examples"]
@@ -105,8 +107,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
 
     previous_statistics = tfx.dsl.Resolver(
         strategy_class=PreviousSpanStrategy,
-        statistics=statistics_gen.outputs["statistics"],
+        statistics=_every_run(
+            tfx.types.standard_artifacts.ExampleStatistics, STATISTICS_GEN, "statistics"
+        ),
     ).with_id(PREVIOUS_SPAN_RESOLVER)
+    previous_statistics.add_upstream_node(statistics_gen)  # sees this run's span as well
 
     gate = ValidationGate(
         anomalies=example_validator.outputs["anomalies"],
@@ -181,6 +186,18 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             config.metadata_path
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
+    )
+
+
+def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.Channel:
+    """A node's outputs from every run of the pipeline.
+
+    An upstream node's `outputs[...]` channel holds the current run's artifacts only; span
+    resolution needs the earlier spans too. Such a channel adds no dependency, so callers
+    order themselves after the producer (the gate does, for Transform).
+    """
+    return tfx.dsl.Channel(
+        type=artifact_type, producer_component_id=producer, output_key=output_key
     )
 
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 from absl import logging
 from tfx import types
 from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
@@ -249,6 +250,12 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         )
         report_dir = os.path.join(examples.uri, REPORT_DIR)
         super().Do(input_dict, output_dict, {**exec_properties, _REPORT_DIR_PROPERTY: report_dir})
+        # TFX 1.16's ExampleGen driver records span and version as custom properties only,
+        # while StatisticsGen (which copies the span to its statistics) and the span
+        # resolvers read the artifact properties: set those too, or every span reads as 0.
+        examples.span = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
+        if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
+            examples.version = exec_properties[example_gen_utils.VERSION_PROPERTY_NAME]
         summary = read_summary(examples.uri)
         for key in COUNT_KEYS:
             examples.set_int_custom_property(key, summary[key])

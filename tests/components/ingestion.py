@@ -38,6 +38,8 @@ def run_executor(
                 )
             )
         ),
+        "span": 0,
+        "version": None,
         "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
         "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         executor.MIN_SIDE_KEY: min_side,

@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tfx.dsl.compiler import compiler, constants
+from tfx.orchestration import metadata as tfx_metadata
+from tfx.orchestration.portable import inputs_utils, runtime_parameter_utils
 
 from components.image_example_gen import executor
 from components.validation_gate.gate import ValidationGateError
@@ -94,8 +97,8 @@ def test_only_the_new_span_is_ingested(spans):
     first = first_nodes[dag.EXAMPLE_GEN].output("examples")
     second = second_nodes[dag.EXAMPLE_GEN].output("examples")
     assert second_nodes[dag.EXAMPLE_GEN].state == "complete"
-    assert first.custom_properties["span"].int_value == 1
-    assert second.custom_properties["span"].int_value == 2
+    assert first.properties["span"].int_value == first.custom_properties["span"].int_value == 1
+    assert second.properties["span"].int_value == second.custom_properties["span"].int_value == 2
     assert executor.read_summary(first.uri)["examples"] == first_count
     assert executor.read_summary(second.uri)["examples"] == second_count
     assert executor.read_summary(second.uri)["classes"] == ["0", "1", "cat", "dog"]
@@ -109,3 +112,22 @@ def test_new_span_reports_unknown_classes_and_drift(spans):
     assert "train/label: expected a distribution within L-infinity 0.3 of the previous span" in (
         message
     )
+
+
+def test_transform_reads_the_latest_spans_once_the_gate_lets_it(spans):
+    """Resolves Transform's inputs as the runner would, without running it (no training)."""
+    config = spans["config"]
+    ir = compiler.Compiler().compile(dag.create_pipeline(config))
+    run_id = metadata.run_ids(metadata.open_store(config.metadata_path), config.pipeline_name)[-1]
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+    )
+    (transform,) = [
+        node.pipeline_node for node in ir.nodes if node.pipeline_node.node_info.id == dag.TRANSFORM
+    ]
+    connection = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
+    with tfx_metadata.Metadata(connection) as handle:
+        (inputs,) = inputs_utils.resolve_input_artifacts(
+            pipeline_node=transform, metadata_handle=handle
+        )
+    assert sorted(artifact.span for artifact in inputs["examples"]) == [1, 2]
