@@ -10,6 +10,8 @@ label conflicts out, and an ingestion report stored inside the Examples artifact
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 import os
 import posixpath
@@ -40,9 +42,7 @@ MAX_QUARANTINE_FRACTION_KEY = "max_quarantine_fraction"
 COUNT_KEYS = ("files_seen", "examples", "quarantined", "ignored", "duplicates")
 
 _REPORT_DIR_PROPERTY = "_ingestion_report_dir"
-_QUARANTINED = "quarantined"
-_IGNORED = "ignored"
-_DUPLICATES = "duplicates"
+_RECORDS = "records"
 
 
 def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
@@ -56,19 +56,18 @@ def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
 
 
 class _ReadFile(beam.DoFn):
-    """Reads one file; quarantined and ignored records go to tagged side outputs."""
+    """Reads one file; records of files that are not examples go to a tagged output."""
 
     def __init__(self, limits: ingest.Limits):
         self._limits = limits
 
     def process(self, source: ingest.SourceFile):
         result = ingest.read_file(source, self._limits)
-        if isinstance(result, ingest.Ingested):
-            yield result
-        else:
-            yield beam.pvalue.TaggedOutput(
-                _IGNORED if result.ignored else _QUARANTINED, result.as_dict()
-            )
+        yield (
+            result
+            if isinstance(result, ingest.Ingested)
+            else beam.pvalue.TaggedOutput(_RECORDS, result)
+        )
 
 
 class _Deduplicate(beam.DoFn):
@@ -79,28 +78,48 @@ class _Deduplicate(beam.DoFn):
         if kept is not None:
             yield kept
         for record in records:
-            tag = _DUPLICATES if record.reason == ingest.DUPLICATE else _QUARANTINED
-            yield beam.pvalue.TaggedOutput(tag, record.as_dict())
+            yield beam.pvalue.TaggedOutput(_RECORDS, record)
 
 
-def _write_lines(records: beam.PCollection, path: str, label: str) -> None:
-    _ = (
-        records
-        | f"{label}ToJson" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False))
-        | f"Write{label}" >> beam.io.WriteToText(path, shard_name_template="", num_shards=1)
-    )
+@dataclasses.dataclass(frozen=True)
+class _Settled:
+    """What the listing settled before any file was read, and what it saw."""
+
+    records: List[ingest.Record]
+    files_seen: int
+    classes: List[str]
 
 
-def _summary(_, listing: ingest.Listing, reasons: Dict[str, int], **counts: int) -> str:
-    return json.dumps(
-        {
-            "files_seen": listing.files_seen,
-            **counts,
-            "reasons": dict(sorted(reasons.items())),
-            "classes": listing.classes,
-        },
-        ensure_ascii=False,
-    )
+def write_report(
+    records: List[ingest.Record], examples: int, settled: _Settled, report_dir: str
+) -> None:
+    """Writes quarantine, ignored and duplicates records (sorted by path) and the summary.
+
+    One step at the end of the pipeline: records are few next to the examples (one per
+    problem file), and a single writer keeps the Beam graph, and its fixed cost, small.
+    """
+    files = {QUARANTINE_FILE: [], IGNORED_FILE: [], DUPLICATES_FILE: []}
+    for record in sorted(settled.records + records, key=lambda r: (r.path, r.reason)):
+        if record.reason == ingest.DUPLICATE:
+            files[DUPLICATES_FILE].append(record)
+        else:
+            files[IGNORED_FILE if record.ignored else QUARANTINE_FILE].append(record)
+    tf.io.gfile.makedirs(report_dir)
+    for filename, lines in files.items():
+        with tf.io.gfile.GFile(os.path.join(report_dir, filename), "w") as handle:
+            handle.write("".join(json.dumps(r.as_dict(), ensure_ascii=False) + "\n" for r in lines))
+    quarantined = files[QUARANTINE_FILE]
+    summary = {
+        "files_seen": settled.files_seen,
+        "examples": examples,
+        "quarantined": len(quarantined),
+        "ignored": len(files[IGNORED_FILE]),
+        "duplicates": len(files[DUPLICATES_FILE]),
+        "reasons": dict(sorted(collections.Counter(r.reason for r in quarantined).items())),
+        "classes": settled.classes,
+    }
+    with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:
+        handle.write(json.dumps(summary, ensure_ascii=False))
 
 
 @beam.ptransform_fn
@@ -130,56 +149,27 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
     read = (
         pipeline
         | "ListFiles" >> beam.Create(listing.files, reshuffle=True)
-        | "ReadFiles"
-        >> beam.ParDo(_ReadFile(limits)).with_outputs(_QUARANTINED, _IGNORED, main="images")
+        | "ReadFiles" >> beam.ParDo(_ReadFile(limits)).with_outputs(_RECORDS, main="images")
     )
     unique = (
         read.images
         | "KeyByContent" >> beam.Map(lambda image: (image.sha256, image))
         | "GroupByContent" >> beam.GroupByKey()
-        | "Deduplicate"
-        >> beam.ParDo(_Deduplicate()).with_outputs(_QUARANTINED, _DUPLICATES, main="kept")
+        | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_RECORDS, main="kept")
     )
-    quarantined = (
-        read[_QUARANTINED],
-        unique[_QUARANTINED],
-        pipeline | "ListQuarantined" >> beam.Create([r.as_dict() for r in listing.quarantined]),
-    ) | "AllQuarantined" >> beam.Flatten()
-    ignored = (
-        read[_IGNORED],
-        pipeline | "ListIgnored" >> beam.Create([r.as_dict() for r in listing.ignored]),
-    ) | "AllIgnored" >> beam.Flatten()
-    report_dir = exec_properties[_REPORT_DIR_PROPERTY]
-    outcomes = {
-        "examples": unique.kept,
-        "quarantined": quarantined,
-        "ignored": ignored,
-        "duplicates": unique[_DUPLICATES],
-    }
-    for name, filename in (
-        ("quarantined", QUARANTINE_FILE),
-        ("ignored", IGNORED_FILE),
-        ("duplicates", DUPLICATES_FILE),
-    ):
-        _write_lines(outcomes[name], os.path.join(report_dir, filename), name.capitalize())
-    counts = {
-        name: beam.pvalue.AsSingleton(
-            collection | f"Count{name}" >> beam.combiners.Count.Globally()
-        )
-        for name, collection in outcomes.items()
-    }
-    reasons = (
-        quarantined
-        | "QuarantineReason" >> beam.Map(lambda record: record["reason"])
-        | "CountReasons" >> beam.combiners.Count.PerElement()
-    )
+    settled = _Settled(listing.ignored + listing.quarantined, listing.files_seen, listing.classes)
     _ = (
-        pipeline
-        | "SummarySeed" >> beam.Create([None])
-        | "Summary" >> beam.Map(_summary, listing, beam.pvalue.AsDict(reasons), **counts)
-        | "WriteSummary"
-        >> beam.io.WriteToText(
-            os.path.join(report_dir, SUMMARY_FILE), shard_name_template="", num_shards=1
+        (read[_RECORDS], unique[_RECORDS])
+        | "AllRecords" >> beam.Flatten()
+        | "CollectRecords" >> beam.combiners.ToList()
+        | "WriteReport"
+        >> beam.Map(
+            write_report,
+            examples=beam.pvalue.AsSingleton(
+                unique.kept | "CountExamples" >> beam.combiners.Count.Globally()
+            ),
+            settled=settled,
+            report_dir=exec_properties[_REPORT_DIR_PROPERTY],
         )
     )
     return unique.kept

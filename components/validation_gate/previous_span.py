@@ -1,8 +1,9 @@
 """Resolves the statistics of the span before the newest one: the gate's drift baseline.
 
-TFX's span resolvers (`rolling_range`, `SpanRangeStrategy`) need a `version` property or a
-`span` custom property, and ExampleStatistics has neither (only a `span` property), so this
-small strategy picks, among all statistics StatisticsGen ever wrote, the latest one of the
+TFX's span resolvers do not fit statistics: `rolling_range` needs a `version` property,
+which ExampleStatistics lacks, and `SpanRangeStrategy` reads a `span` custom property,
+which StatisticsGen does not set (it copies the Examples' `span` property). So this small
+strategy picks, among all statistics StatisticsGen ever wrote, the newest one of the
 largest span below the newest span. With one span so far it resolves nothing, and the gate
 then skips the drift check (its baseline input is optional).
 """

@@ -1,4 +1,7 @@
-"""Runs the real ImageExampleGen executor in Beam on a folder and reads back what it wrote."""
+"""Runs the real ImageExampleGen executor in Beam on a folder and reads back what it wrote.
+
+Shared by the component tests and bench/ingestion.py, so both run the executor the same way.
+"""
 
 import json
 
@@ -19,6 +22,7 @@ def run_executor(
     min_side=8,
     max_pixels=1_000_000,
     max_quarantine_fraction=1.0,
+    beam_pipeline_args=(),
 ):
     examples = standard_artifacts.Examples()
     examples.uri = str(output_dir / "examples" / "1")  # as in a pipeline root
@@ -46,7 +50,8 @@ def run_executor(
         executor.MAX_PIXELS_KEY: max_pixels,
         executor.MAX_QUARANTINE_FRACTION_KEY: max_quarantine_fraction,
     }
-    executor.Executor().Do({}, {"examples": [examples]}, exec_properties)
+    context = executor.Executor.Context(beam_pipeline_args=list(beam_pipeline_args))
+    executor.Executor(context).Do({}, {"examples": [examples]}, exec_properties)
     return examples
 
 
