@@ -1,7 +1,9 @@
 """The `image-pipeline` command: run the pipeline, write the demo data, show a run's summary.
 
 Mistakes a new user makes (a missing data folder, a typo in the config) end in one line
-that names the problem and the fix, and exit code 2; the full log of every run goes to
+that names the problem and the fix, and exit code 2; data that fails validation ends the
+run before Transform with the validation gate's findings in one block, and exit code 1;
+the full log of every run goes to
 `<output_dir>/logs/`, while the console shows progress: each component as it starts and
 finishes, and the pipeline's own messages (ingestion counts, one line per training epoch).
 """
@@ -81,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
             )
         found = f"the newest {config.data.span_pattern} in {config.data.root}"
     else:
-        listing = ingest.list_input(config.data.root, config.data.manifest)
+        listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
         found = (
             f"{len(listing.files)} files in {len(listing.classes)} classes from "
             f"{os.path.join(config.data.root, config.data.manifest)}"

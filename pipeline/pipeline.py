@@ -29,6 +29,7 @@ SCHEMA_GEN = "SchemaGen"
 IMPORT_SCHEMA_GEN = "ImportSchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
 PREVIOUS_SPAN_RESOLVER = "PreviousSpanStatisticsResolver"
+"""Only in pipelines with `data.span_pattern`, so not in NODE_IDS."""
 VALIDATION_GATE = "ValidationGate"
 TRANSFORM = "Transform"
 TRAINER = "Trainer"
@@ -42,7 +43,6 @@ NODE_IDS = (
     SCHEMA_GEN,
     IMPORT_SCHEMA_GEN,
     EXAMPLE_VALIDATOR,
-    PREVIOUS_SPAN_RESOLVER,
     VALIDATION_GATE,
     TRANSFORM,
     TRAINER,
@@ -105,18 +105,19 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         schema=curated_schema.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
-    previous_statistics = tfx.dsl.Resolver(
-        strategy_class=PreviousSpanStrategy,
-        statistics=_every_run(
-            tfx.types.standard_artifacts.ExampleStatistics, STATISTICS_GEN, "statistics"
-        ),
-    ).with_id(PREVIOUS_SPAN_RESOLVER)
-    previous_statistics.add_upstream_node(statistics_gen)  # sees this run's span as well
+    # Drift is between spans, so the baseline resolver exists only with spans. (It is a custom
+    # resolver strategy: KubeflowV2DagRunner in TFX 1.16 compiles only the LatestArtifact and
+    # LatestBlessedModel strategies, so a spanned pipeline runs with LocalDagRunner.)
+    previous_statistics = (
+        _previous_span_statistics(statistics_gen) if config.data.span_pattern else None
+    )
 
     gate = ValidationGate(
         anomalies=example_validator.outputs["anomalies"],
         statistics=statistics_gen.outputs["statistics"],
-        baseline_statistics=previous_statistics.outputs["statistics"],
+        baseline_statistics=(
+            None if previous_statistics is None else previous_statistics.outputs["statistics"]
+        ),
         schema=curated_schema.outputs["schema"],
         on_anomalies=config.validation.on_anomalies,
         max_drift=config.validation.max_drift,
@@ -168,18 +169,22 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=[
-            example_gen,
-            statistics_gen,
-            inferred_schema,
-            curated_schema,
-            example_validator,
-            previous_statistics,
-            gate,
-            transform,
-            trainer,
-            baseline,
-            evaluator,
-            pusher,
+            component
+            for component in (
+                example_gen,
+                statistics_gen,
+                inferred_schema,
+                curated_schema,
+                example_validator,
+                previous_statistics,
+                gate,
+                transform,
+                trainer,
+                baseline,
+                evaluator,
+                pusher,
+            )
+            if component is not None
         ],
         enable_cache=True,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
@@ -187,6 +192,18 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def _previous_span_statistics(statistics_gen: tfx.components.StatisticsGen) -> tfx.dsl.Resolver:
+    """The statistics of the span before this run's span: the gate's drift baseline."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStrategy,
+        statistics=_every_run(
+            tfx.types.standard_artifacts.ExampleStatistics, STATISTICS_GEN, "statistics"
+        ),
+    ).with_id(PREVIOUS_SPAN_RESOLVER)
+    resolver.add_upstream_node(statistics_gen)  # so that it sees this run's span as well
+    return resolver
 
 
 def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.Channel:
