@@ -48,7 +48,7 @@ def schema_findings(
     findings = []
     for split, result in sorted(anomalies.items()):
         for feature, info in sorted(result.anomaly_info.items()):
-            found = " ".join(reason.description for reason in info.reason) or info.description
+            found = " ".join(r.description.strip() for r in info.reason) or info.description
             findings.append(Finding(split, feature, _expected(schema, feature), found))
         if result.HasField("dataset_anomaly_info"):
             info = result.dataset_anomaly_info
@@ -105,7 +105,7 @@ def drift_findings(
                 if reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH:
                     limit = max_drift[feature]
                     expected = f"a distribution within L-infinity {limit:g} of the previous span"
-                    findings.append(Finding(split, feature, expected, reason.description))
+                    findings.append(Finding(split, feature, expected, reason.description.strip()))
     return findings
 
 
