@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
         found = (
             f"{len(listing.files)} files in {len(listing.classes)} classes from "
-            f"{os.path.join(config.data.root, config.data.manifest)}"
+            f"{os.path.normpath(os.path.join(config.data.root, config.data.manifest))}"
         )
     if not os.path.isfile(config.schema_file):
         raise config_lib.ConfigError(

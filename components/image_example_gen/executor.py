@@ -142,7 +142,7 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         "ImageExampleGen: %d files in %d classes from %s (%d settled while listing)",
         len(listing.files),
         len(listing.classes),
-        os.path.join(folder, manifest),
+        os.path.normpath(os.path.join(folder, manifest)),
         len(listing.ignored) + len(listing.quarantined),
     )
     limits = ingest.Limits(exec_properties[MIN_SIDE_KEY], exec_properties[MAX_PIXELS_KEY])
