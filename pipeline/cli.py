@@ -2,7 +2,9 @@
 and compile, submit or schedule it on Kubeflow Pipelines.
 
 Mistakes a new user makes (a missing data folder, a typo in the config) end in one line
-that names the problem and the fix, and exit code 2; the full log of every run goes to
+that names the problem and the fix, and exit code 2; data that fails validation ends the
+run before Transform with the validation gate's findings in one block, and exit code 1;
+the full log of every run goes to
 `<output_dir>/logs/`, while the console shows progress: each component as it starts and
 finishes, and the pipeline's own messages (ingestion counts, one line per training epoch).
 """
@@ -75,10 +77,23 @@ def _configure_logging(output_dir: str) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from components.image_example_gen import ingest
+    from components.validation_gate.gate import ValidationGateError
     from pipeline import local_runner, summary
 
     config = config_lib.load_config(args.config, args.overrides)
-    listing = ingest.list_class_folders(config.data.root)
+    if config.data.span_pattern:
+        if not os.path.isdir(config.data.root):
+            raise ingest.IngestError(
+                f"{config.data.root}: data folder not found; set data.root to the folder that "
+                f"holds the {config.data.span_pattern} folders"
+            )
+        found = f"the newest {config.data.span_pattern} in {config.data.root}"
+    else:
+        listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
+        found = (
+            f"{len(listing.files)} files in {len(listing.classes)} classes from "
+            f"{os.path.normpath(os.path.join(config.data.root, config.data.manifest))}"
+        )
     if not os.path.isfile(config.schema_file):
         raise config_lib.ConfigError(
             f"schema_file: {config.schema_file} not found; point it at a schema.pbtxt "
@@ -86,13 +101,16 @@ def _run(args: argparse.Namespace) -> int:
         )
     log_file = _configure_logging(config.output_dir)
     print(
-        f"Running {config.pipeline_name}: {len(listing.files)} files in "
-        f"{len(listing.classes)} classes from {config.data.root}\n"
+        f"Running {config.pipeline_name}: {found}\n"
         f"  weights: {config.trainer.weights}; full log: {log_file}",
         flush=True,
     )
     started = time.monotonic()
-    local_runner.run(config)
+    try:
+        local_runner.run(config)
+    except ValidationGateError as stopped:
+        print(f"{stopped}\n{summary.summarize(config).files_line()}")
+        return 1
     result = summary.summarize(config)
     print(result.as_text())
     print(f"  finished in {time.monotonic() - started:.0f} s")

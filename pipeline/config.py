@@ -47,15 +47,34 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the images are and how they are split.
+    """Where the images are, what ingestion accepts, and how examples are split.
 
-    `root` is a class-per-folder tree: every sub-folder is a class, named after the folder.
-    Examples go to a split by a hash of the image content, in proportion to `split`, so an
-    image lands in the same split on every run and identical images never straddle splits.
+    `root` is a class-per-folder tree (every sub-folder is a class, named after the folder),
+    or the folder of `manifest`, a CSV or JSONL file of `path,label[,split]` rows with paths
+    relative to it. With `span_pattern` (a folder name with `{SPAN}`, e.g. `span-{SPAN}`),
+    each run ingests only the newest span folder under `root`, and Transform and the Trainer
+    see the `latest_spans` newest spans. Images with a side under `min_side` or more than
+    `max_pixels` pixels (read from the header, before decoding) are quarantined, and the run
+    fails when more than `max_quarantine_fraction` of the files that are not ignored are
+    quarantined. Examples go to a split by a hash of the image content, in proportion to
+    `split` (a manifest's `split` column overrides it), so an image lands in the same split
+    on every run and identical images never straddle splits.
     """
 
     root: str = "data/digits"
+    manifest: str = ""
+    span_pattern: str = ""
+    latest_spans: int = 1
+    min_side: int = 8
+    max_pixels: int = 50_000_000
+    max_quarantine_fraction: float = 0.1
     split: Mapping[str, int] = dataclasses.field(default_factory=lambda: {"train": 8, "eval": 2})
+
+    @property
+    def input_pattern(self) -> str:
+        """The ExampleGen input pattern: `*` (class folders) or the manifest, maybe in a span."""
+        name = self.manifest or "*"
+        return f"{self.span_pattern}/{name}" if self.span_pattern else name
 
     def validate(self) -> None:
         if set(self.split) != {"train", "eval"}:
@@ -67,6 +86,69 @@ class DataConfig:
                 raise ConfigError(
                     f"data.split.{name}: expected a whole number >= 1 (a share of the hash "
                     f"buckets), got {buckets!r}"
+                )
+        if self.manifest and (
+            "*" in self.manifest or not self.manifest.lower().endswith((".csv", ".jsonl"))
+        ):
+            raise ConfigError(
+                f"data.manifest: expected a .csv or .jsonl file name in data.root, "
+                f"got {self.manifest!r}"
+            )
+        if self.span_pattern and ("{SPAN}" not in self.span_pattern or "*" in self.span_pattern):
+            raise ConfigError(
+                f"data.span_pattern: expected a folder name with {{SPAN}} such as "
+                f"'span-{{SPAN}}', got {self.span_pattern!r}"
+            )
+        if self.latest_spans < 1:
+            raise ConfigError(f"data.latest_spans: expected at least 1, got {self.latest_spans}")
+        if self.min_side < 1:
+            raise ConfigError(f"data.min_side: expected at least 1 pixel, got {self.min_side}")
+        if self.max_pixels < self.min_side**2:
+            raise ConfigError(
+                f"data.max_pixels: expected at least min_side squared ({self.min_side**2}), "
+                f"got {self.max_pixels}"
+            )
+        if not 0 <= self.max_quarantine_fraction <= 1:
+            raise ConfigError(
+                "data.max_quarantine_fraction: expected a value in [0, 1], "
+                f"got {self.max_quarantine_fraction}"
+            )
+
+
+DRIFT_FEATURES = ("label", "format")
+"""Categorical features of the data contract whose drift between spans can be limited."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    """What happens when ExampleValidator finds anomalies or a new span drifts.
+
+    `on_anomalies: stop` ends the run before Transform and training, listing the anomalies;
+    `warn` logs them and goes on. `max_drift` limits, per categorical feature, the
+    L-infinity distance between the new span's value distribution and the previous
+    span's (the largest change in any one value's share, 0 to 1); leave a feature out to
+    not check it.
+    """
+
+    on_anomalies: str = "stop"
+    max_drift: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {"label": 0.3, "format": 0.5}
+    )
+
+    def validate(self) -> None:
+        if self.on_anomalies not in ("stop", "warn"):
+            raise ConfigError(
+                f"validation.on_anomalies: expected stop or warn, got {self.on_anomalies!r}"
+            )
+        for feature, limit in self.max_drift.items():
+            if feature not in DRIFT_FEATURES:
+                raise ConfigError(
+                    f"validation.max_drift.{feature}: drift can be limited on "
+                    f"{', '.join(DRIFT_FEATURES)} only"
+                )
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit <= 1:
+                raise ConfigError(
+                    f"validation.max_drift.{feature}: expected a number in (0, 1], got {limit!r}"
                 )
 
 
@@ -409,6 +491,7 @@ class PipelineConfig:
     output_dir: str = "runs/image-pipeline"
     schema_file: str = "schema/schema.pbtxt"
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     preprocessing: PreprocessingConfig = dataclasses.field(default_factory=PreprocessingConfig)
     augmentation: AugmentationConfig = dataclasses.field(default_factory=AugmentationConfig)
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
@@ -426,6 +509,7 @@ class PipelineConfig:
             raise ConfigError("pipeline_name: must not be empty")
         for section in (
             self.data,
+            self.validation,
             self.preprocessing,
             self.augmentation,
             self.trainer,

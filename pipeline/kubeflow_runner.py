@@ -49,6 +49,12 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
         )
     if not package_path.endswith((".yaml", ".yml")):
         raise ConfigError(f"{package_path}: the pipeline spec file must end in .yaml")
+    if config.data.span_pattern:
+        raise ConfigError(
+            f"data.span_pattern: {config.data.span_pattern!r} is not supported on Kubeflow: "
+            "span resolution uses resolver strategies KubeflowV2DagRunner (TFX 1.16) does not "
+            "compile; run spans with the local runner, or remove data.span_pattern"
+        )
     pipeline = create_pipeline(config)
     for component in pipeline.components:
         resources = config.components.get(component.id)

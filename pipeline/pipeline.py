@@ -20,9 +20,12 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
+from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
+from components.validation_gate.component import ValidationGate
+from components.validation_gate.previous_span import PreviousSpanStrategy
 from pipeline.config import ConfigError, PipelineConfig
 from trainer import export, features
 
@@ -35,6 +38,9 @@ STATISTICS_GEN = "StatisticsGen"
 SCHEMA_GEN = "SchemaGen"
 IMPORT_SCHEMA_GEN = "ImportSchemaGen"
 EXAMPLE_VALIDATOR = "ExampleValidator"
+PREVIOUS_SPAN_RESOLVER = "PreviousSpanStatisticsResolver"
+"""Only in pipelines with `data.span_pattern`, so not in NODE_IDS."""
+VALIDATION_GATE = "ValidationGate"
 TRANSFORM = "Transform"
 TUNER = "Tuner"
 TRAINER = "Trainer"
@@ -52,6 +58,7 @@ NODE_IDS = (
     SCHEMA_GEN,
     IMPORT_SCHEMA_GEN,
     EXAMPLE_VALIDATOR,
+    VALIDATION_GATE,
     TRANSFORM,
     TRAINER,
     BASELINE_RESOLVER,
@@ -61,13 +68,24 @@ NODE_IDS = (
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
+    """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push.
+
+    With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
+    validation look at that span (and its drift from the previous one), while Transform,
+    the Trainer and the Evaluator see the `data.latest_spans` newest spans.
+    """
     example_gen = ImageExampleGen(
         input_base=tfx.dsl.experimental.RuntimeParameter(
             name=DATA_ROOT_PARAMETER,
             ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
             default=config.data.root,
         ),
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="images", pattern=config.data.input_pattern)]
+        ),
+        min_side=config.data.min_side,
+        max_pixels=config.data.max_pixels,
+        max_quarantine_fraction=config.data.max_quarantine_fraction,
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -78,6 +96,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             )
         ),
     ).with_id(EXAMPLE_GEN)
+    training_examples = (
+        canned_resolver_functions.rolling_range(
+            _every_run(tfx.types.standard_artifacts.Examples, EXAMPLE_GEN, "examples"),
+            num_spans=config.data.latest_spans,
+            min_spans=1,
+        )
+        if config.data.span_pattern
+        else example_gen.outputs["examples"]
+    )
 
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
@@ -97,12 +124,31 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         schema=curated_schema.outputs["schema"],
     ).with_id(EXAMPLE_VALIDATOR)
 
+    # Drift is between spans, so the baseline resolver exists only with spans. (It is a custom
+    # resolver strategy: KubeflowV2DagRunner in TFX 1.16 compiles only the LatestArtifact and
+    # LatestBlessedModel strategies, so a spanned pipeline runs with LocalDagRunner.)
+    previous_statistics = (
+        _previous_span_statistics(statistics_gen) if config.data.span_pattern else None
+    )
+
+    gate = ValidationGate(
+        anomalies=example_validator.outputs["anomalies"],
+        statistics=statistics_gen.outputs["statistics"],
+        baseline_statistics=(
+            None if previous_statistics is None else previous_statistics.outputs["statistics"]
+        ),
+        schema=curated_schema.outputs["schema"],
+        on_anomalies=config.validation.on_anomalies,
+        max_drift=config.validation.max_drift,
+    ).with_id(VALIDATION_GATE)
+
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"image_size": config.image_size},
     ).with_id(TRANSFORM)
+    transform.add_upstream_node(gate)
 
     baseline = (
         tfx.dsl.Resolver(
@@ -139,7 +185,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     ).with_id(TRAINER)
 
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=eval_config(config),
@@ -159,6 +205,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         inferred_schema,
         curated_schema,
         example_validator,
+        *([previous_statistics] if previous_statistics else []),
+        gate,
         transform,
         *([baseline] if baseline else []),
         *([tuner] if tuner else []),
@@ -208,6 +256,30 @@ def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
                 f"Beam components are {', '.join(beam_ids)}"
             )
         by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
+
+
+def _previous_span_statistics(statistics_gen: tfx.components.StatisticsGen) -> tfx.dsl.Resolver:
+    """The statistics of the span before this run's span: the gate's drift baseline."""
+    resolver = tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStrategy,
+        statistics=_every_run(
+            tfx.types.standard_artifacts.ExampleStatistics, STATISTICS_GEN, "statistics"
+        ),
+    ).with_id(PREVIOUS_SPAN_RESOLVER)
+    resolver.add_upstream_node(statistics_gen)  # so that it sees this run's span as well
+    return resolver
+
+
+def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.Channel:
+    """A node's outputs from every run of the pipeline.
+
+    An upstream node's `outputs[...]` channel holds the current run's artifacts only; span
+    resolution needs the earlier spans too. Such a channel adds no dependency, so callers
+    order themselves after the producer (the gate does, for Transform).
+    """
+    return tfx.dsl.Channel(
+        type=artifact_type, producer_component_id=producer, output_key=output_key
+    )
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:

@@ -1,8 +1,8 @@
 """The short summary printed after a run, read back from ML Metadata and the artifacts.
 
 It says what actually happened (not what the config asked for): examples per split, files
-quarantined, which weights the model started from, eval accuracy, the blessing, and where
-the pushed model is.
+quarantined, ignored and dropped as duplicates, the anomalies in plain words, which weights
+the model started from, eval accuracy, the blessing, and where the pushed model is.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Dict, List
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_data_validation.utils import anomalies_util
 from tensorflow_model_analysis.slicer import slicer_lib
+from tfx.utils import io_utils
 
-from components.image_example_gen.executor import read_summary
+from components.image_example_gen.executor import REPORT_DIR, read_summary
+from components.validation_gate import executor as gate_executor
+from components.validation_gate import gate
 from pipeline import metadata
 from pipeline import pipeline as dag
 from pipeline.config import PipelineConfig
@@ -33,7 +35,9 @@ class RunSummary:
     files_seen: int
     quarantined: int
     ignored: int
-    anomalies: Dict[str, str]
+    duplicates: int
+    quarantine_reasons: Dict[str, int]
+    anomalies: List[str]
     weights: str
     eval_accuracy: float | None
     blessed: bool | None
@@ -56,23 +60,29 @@ class RunSummary:
             verdict = "not evaluated"
         else:
             verdict = "yes" if self.blessed else "no: " + "; ".join(self.blessing_failures)
-        anomalies = (
-            "none"
-            if not self.anomalies
-            else "; ".join(f"{feature}: {text}" for feature, text in self.anomalies.items())
-        )
+        anomalies = "".join(f"\n    - {text}" for text in self.anomalies)
         lines = [
             f"Run {self.run_id}",
             f"  examples         {splits}",
-            f"  files            {self.files_seen} seen, {self.quarantined} quarantined, "
-            f"{self.ignored} ignored (report: {self.ingestion_report})",
-            f"  anomalies        {anomalies}",
+            self.files_line(),
+            f"  anomalies        {len(self.anomalies) or 'none'}{anomalies}",
             f"  weights          {weights}",
             f"  eval accuracy    {accuracy}",
             f"  blessed          {verdict}",
             f"  pushed model     {self.pushed_to or 'not pushed'}",
         ]
         return "\n".join(lines)
+
+    def files_line(self) -> str:
+        """Ingestion's accounting, with the quarantine reasons, on one line."""
+        reasons = ", ".join(
+            f"{count} {reason}" for reason, count in self.quarantine_reasons.items()
+        )
+        return (
+            f"  files            {self.files_seen} seen, {self.quarantined} quarantined"
+            f"{f' ({reasons})' if reasons else ''}, {self.ignored} ignored, "
+            f"{self.duplicates} duplicates dropped (report: {self.ingestion_report})"
+        )
 
 
 def summarize(config: PipelineConfig) -> RunSummary:
@@ -88,13 +98,18 @@ def summarize(config: PipelineConfig) -> RunSummary:
         files_seen=ingestion["files_seen"],
         quarantined=ingestion["quarantined"],
         ignored=ingestion["ignored"],
-        anomalies=_anomalies(nodes[dag.EXAMPLE_VALIDATOR].output("anomalies")),
+        duplicates=ingestion["duplicates"],
+        quarantine_reasons=ingestion["reasons"],
+        anomalies=_anomalies(
+            nodes[dag.EXAMPLE_VALIDATOR].output("anomalies"),
+            nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),
+        ),
         weights=config.trainer.weights,
         eval_accuracy=_accuracy(nodes, dag.EVALUATOR),
         blessed=_blessed(nodes),
         blessing_failures=_blessing_failures(nodes),
         pushed_to=_pushed_to(nodes),
-        ingestion_report=os.path.join(examples.uri, "ingestion"),
+        ingestion_report=os.path.join(examples.uri, REPORT_DIR),
     )
 
 
@@ -112,15 +127,16 @@ def _examples_per_split(statistics: metadata_store_pb2.Artifact) -> Dict[str, in
     return counts
 
 
-def _anomalies(anomalies: metadata_store_pb2.Artifact) -> Dict[str, str]:
-    found = {}
-    for split in _split_names(anomalies):
-        result = anomalies_util.load_anomalies_binary(
-            os.path.join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")
-        )
-        for feature, info in result.anomaly_info.items():
-            found[f"{split}/{feature}"] = info.short_description
-    return found
+def _anomalies(
+    anomalies: metadata_store_pb2.Artifact, schema: metadata_store_pb2.Artifact
+) -> List[str]:
+    """ExampleValidator's anomalies in the gate's plain words (feature, expected, found)."""
+    curated = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema.uri))
+    by_split = gate_executor.load_anomalies(
+        anomalies.uri, anomalies.properties["split_names"].string_value
+    )
+    findings = gate.schema_findings(by_split, curated)
+    return [finding.as_text() for finding in findings]
 
 
 def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> float | None:

@@ -1,118 +1,233 @@
-"""ImageExampleGen's executor: lists the tree, reads images in Beam, writes the report.
+"""ImageExampleGen's executor: lists the input, reads images in Beam, dedups, writes the report.
 
-The base ExampleGen executor does the splitting (by the `sha256` feature, so identical
-images share a split) and the TFRecord writing. This executor adds what a folder of real
-files needs: a listing, a Beam stage that turns each file into an example or a quarantine
-record, and an ingestion report stored inside the Examples artifact (`ingestion/`), whose
-counts are also set on the artifact in ML Metadata and checked to reconcile.
+The base ExampleGen executor does the TFRecord writing and TFX's span resolution hands us
+the resolved input pattern. This executor adds what a folder of real files needs: a listing
+(class folders or a manifest), a Beam stage that turns each file into an example or a
+report record, a GroupByKey on the content hash that keeps one copy of each image and keeps
+label conflicts out, and an ingestion report stored inside the Examples artifact
+(`ingestion/`), whose counts are set on the artifact in ML Metadata and must reconcile.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import json
 import os
-from typing import Any, Dict, List
+import posixpath
+from typing import Any, Dict, List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
 from components.image_example_gen import ingest
 
 REPORT_DIR = "ingestion"
 QUARANTINE_FILE = "quarantine.jsonl"
 IGNORED_FILE = "ignored.jsonl"
+DUPLICATES_FILE = "duplicates.jsonl"
 SUMMARY_FILE = "summary.json"
 
+MIN_SIDE_KEY = "min_side"
+MAX_PIXELS_KEY = "max_pixels"
+MAX_QUARANTINE_FRACTION_KEY = "max_quarantine_fraction"
+
+COUNT_KEYS = ("files_seen", "examples", "quarantined", "ignored", "duplicates")
+
 _REPORT_DIR_PROPERTY = "_ingestion_report_dir"
-_QUARANTINED = "quarantined"
+_RECORDS = "records"
 
 
-class _ReadImage(beam.DoFn):
-    """Reads one file; quarantine records go to a tagged side output."""
+def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
+    """(folder, manifest file name or '') for a resolved input pattern.
+
+    The pattern is `*` (class folders under input_base), `<manifest>`, or either of them
+    under a span folder, such as `span-3/*` once TFX has resolved `span-{SPAN}/*`.
+    """
+    folder, name = posixpath.split(pattern)
+    return os.path.join(input_base, folder), "" if name == "*" else name
+
+
+class _ReadFile(beam.DoFn):
+    """Reads one file; records of files that are not examples go to a tagged output."""
+
+    def __init__(self, limits: ingest.Limits):
+        self._limits = limits
 
     def process(self, source: ingest.SourceFile):
-        result = ingest.read_example(source)
-        if isinstance(result, ingest.Record):
-            yield beam.pvalue.TaggedOutput(_QUARANTINED, result.as_dict())
+        result = ingest.read_file(source, self._limits)
+        yield (
+            result
+            if isinstance(result, ingest.Ingested)
+            else beam.pvalue.TaggedOutput(_RECORDS, result)
+        )
+
+
+class _Deduplicate(beam.DoFn):
+    """One sha256 group: the copy kept, then duplicates and label conflicts as records."""
+
+    def process(self, keyed: Tuple[str, List[ingest.Ingested]]):
+        kept, records = ingest.deduplicate(list(keyed[1]))
+        if kept is not None:
+            yield kept
+        for record in records:
+            yield beam.pvalue.TaggedOutput(_RECORDS, record)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settled:
+    """What the listing settled before any file was read, and what it saw."""
+
+    records: List[ingest.Record]
+    files_seen: int
+    classes: List[str]
+
+
+def write_report(
+    records: List[ingest.Record], examples: int, settled: _Settled, report_dir: str
+) -> None:
+    """Writes quarantine, ignored and duplicates records (sorted by path) and the summary.
+
+    One step at the end of the pipeline: records are few next to the examples (one per
+    problem file), and a single writer keeps the Beam graph, and its fixed cost, small.
+    """
+    files = {QUARANTINE_FILE: [], IGNORED_FILE: [], DUPLICATES_FILE: []}
+    for record in sorted(settled.records + records, key=lambda r: (r.path, r.reason)):
+        if record.reason == ingest.DUPLICATE:
+            files[DUPLICATES_FILE].append(record)
         else:
-            yield result
-
-
-def _write_lines(records: beam.PCollection, path: str, label: str) -> None:
-    _ = (
-        records
-        | f"{label}ToJson" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False))
-        | f"Write{label}" >> beam.io.WriteToText(path, shard_name_template="", num_shards=1)
-    )
+            files[IGNORED_FILE if record.ignored else QUARANTINE_FILE].append(record)
+    tf.io.gfile.makedirs(report_dir)
+    for filename, lines in files.items():
+        with tf.io.gfile.GFile(os.path.join(report_dir, filename), "w") as handle:
+            handle.write("".join(json.dumps(r.as_dict(), ensure_ascii=False) + "\n" for r in lines))
+    quarantined = files[QUARANTINE_FILE]
+    summary = {
+        "files_seen": settled.files_seen,
+        "examples": examples,
+        "quarantined": len(quarantined),
+        "ignored": len(files[IGNORED_FILE]),
+        "duplicates": len(files[DUPLICATES_FILE]),
+        "reasons": dict(sorted(collections.Counter(r.reason for r in quarantined).items())),
+        "classes": settled.classes,
+    }
+    with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:
+        handle.write(json.dumps(summary, ensure_ascii=False))
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(tf.train.Example)
+@beam.typehints.with_output_types(ingest.Ingested)
 def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
     pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
-    """Reads the class-per-folder tree under `input_base` into tf.Examples."""
-    del split_pattern  # the whole tree is one input split; ExampleGen splits by content hash
-    root = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-    report_dir = exec_properties[_REPORT_DIR_PROPERTY]
-    listing = ingest.list_class_folders(root)
+    """Reads the input named by `split_pattern` into deduplicated `ingest.Ingested` images."""
+    folder, manifest = input_location(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern
+    )
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(
+        exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+    )
+    splits = [split.name for split in output_config.split_config.splits]
+    listing = ingest.list_input(folder, manifest, splits)
     logging.info(
-        "ImageExampleGen: %d files in %d classes under %s (%d ignored)",
+        "ImageExampleGen: %d files in %d classes from %s (%d settled while listing)",
         len(listing.files),
         len(listing.classes),
-        root,
-        len(listing.ignored),
+        os.path.normpath(os.path.join(folder, manifest)),
+        len(listing.ignored) + len(listing.quarantined),
     )
-    results = (
+    limits = ingest.Limits(exec_properties[MIN_SIDE_KEY], exec_properties[MAX_PIXELS_KEY])
+    read = (
         pipeline
         | "ListFiles" >> beam.Create(listing.files, reshuffle=True)
-        | "ReadImages" >> beam.ParDo(_ReadImage()).with_outputs(_QUARANTINED, main="examples")
+        | "ReadFiles" >> beam.ParDo(_ReadFile(limits)).with_outputs(_RECORDS, main="images")
     )
-    _write_lines(results[_QUARANTINED], os.path.join(report_dir, QUARANTINE_FILE), "Quarantine")
-    ignored = pipeline | "ListIgnored" >> beam.Create([r.as_dict() for r in listing.ignored])
-    _write_lines(ignored, os.path.join(report_dir, IGNORED_FILE), "Ignored")
-    counts = {
-        name: collection | f"Count{name}" >> beam.combiners.Count.Globally()
-        for name, collection in (
-            ("examples", results.examples),
-            ("quarantined", results[_QUARANTINED]),
-        )
-    }
+    unique = (
+        read.images
+        | "KeyByContent" >> beam.Map(lambda image: (image.sha256, image))
+        | "GroupByContent" >> beam.GroupByKey()
+        | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_RECORDS, main="kept")
+    )
+    settled = _Settled(listing.ignored + listing.quarantined, listing.files_seen, listing.classes)
     _ = (
-        pipeline
-        | "SummarySeed" >> beam.Create([None])
-        | "Summary"
+        (read[_RECORDS], unique[_RECORDS])
+        | "AllRecords" >> beam.Flatten()
+        | "CollectRecords" >> beam.combiners.ToList()
+        | "WriteReport"
         >> beam.Map(
-            lambda _, examples, quarantined: json.dumps(
-                {
-                    "files_seen": listing.files_seen,
-                    "examples": examples,
-                    "quarantined": quarantined,
-                    "ignored": len(listing.ignored),
-                    "classes": listing.classes,
-                }
+            write_report,
+            examples=beam.pvalue.AsSingleton(
+                unique.kept | "CountExamples" >> beam.combiners.Count.Globally()
             ),
-            examples=beam.pvalue.AsSingleton(counts["examples"]),
-            quarantined=beam.pvalue.AsSingleton(counts["quarantined"]),
-        )
-        | "WriteSummary"
-        >> beam.io.WriteToText(
-            os.path.join(report_dir, SUMMARY_FILE), shard_name_template="", num_shards=1
+            settled=settled,
+            report_dir=exec_properties[_REPORT_DIR_PROPERTY],
         )
     )
-    return results.examples
+    return unique.kept
 
 
-class Executor(BaseExampleGenExecutor):
-    """FileBasedExampleGen executor for image folders, with an ingestion report."""
+def _split_index(
+    image: ingest.Ingested,
+    num_partitions: int,
+    names: List[str],
+    buckets: List[int],
+    split_config: example_gen_pb2.SplitConfig,
+) -> int:
+    """The manifest's split when it names one, else TFX's hash partition on `sha256`."""
+    if image.split:
+        return names.index(image.split)
+    return base_example_gen_executor._PartitionFn(  # noqa: SLF001 - TFX's own hash split
+        image.example, num_partitions, buckets, split_config
+    )
+
+
+class Executor(base_example_gen_executor.BaseExampleGenExecutor):
+    """FileBasedExampleGen executor for image folders and manifests, with an ingestion report."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX API
+        """The PTransform to `ingest.Ingested` images that GenerateExamplesByBeam splits."""
         return ImagesToExample
+
+    def GenerateExamplesByBeam(  # noqa: N802 - TFX API
+        self, pipeline: beam.Pipeline, exec_properties: Dict[str, Any]
+    ) -> Dict[str, beam.PCollection]:
+        """Splits by content hash as TFX does, except where a manifest row names the split."""
+        input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        split_config = output_config.split_config
+        if len(input_config.splits) != 1 or not split_config.splits:
+            raise ValueError(
+                "ImageExampleGen: expected one input pattern and output splits by hash buckets "
+                "(see pipeline/pipeline.py)"
+            )
+        names = [split.name for split in split_config.splits]
+        buckets = [
+            sum(s.hash_buckets for s in split_config.splits[: i + 1]) for i in range(len(names))
+        ]
+        images = pipeline | "InputToRecord" >> self.GetInputSourceToExamplePTransform()(
+            exec_properties, input_config.splits[0].pattern
+        )
+        partitions = images | "SplitData" >> beam.Partition(
+            _split_index, len(names), names, buckets, split_config
+        )
+        return {
+            name: partitions[index] | f"ToExample[{name}]" >> beam.Map(lambda image: image.example)
+            for index, name in enumerate(names)
+        }
 
     def Do(  # noqa: N802 - TFX API
         self,
@@ -125,23 +240,66 @@ class Executor(BaseExampleGenExecutor):
         )
         report_dir = os.path.join(examples.uri, REPORT_DIR)
         super().Do(input_dict, output_dict, {**exec_properties, _REPORT_DIR_PROPERTY: report_dir})
+        # TFX 1.16's ExampleGen driver records span and version as custom properties only,
+        # while StatisticsGen (which copies the span to its statistics) and the span
+        # resolvers read the artifact properties: set those too, or every span reads as 0.
+        examples.span = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
+        if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
+            examples.version = exec_properties[example_gen_utils.VERSION_PROPERTY_NAME]
         summary = read_summary(examples.uri)
-        accounted = summary["examples"] + summary["quarantined"] + summary["ignored"]
-        if accounted != summary["files_seen"]:
-            raise RuntimeError(
-                f"ImageExampleGen: counts do not reconcile in {report_dir}: "
-                f"{summary['files_seen']} files seen but {accounted} accounted for"
-            )
-        for key in ("files_seen", "examples", "quarantined", "ignored"):
+        for key in COUNT_KEYS:
             examples.set_int_custom_property(key, summary[key])
         logging.info(
-            "ImageExampleGen: %d files seen = %d examples + %d quarantined + %d ignored; "
-            "report in %s",
-            summary["files_seen"],
-            summary["examples"],
-            summary["quarantined"],
-            summary["ignored"],
+            "ImageExampleGen: %d files seen = %d examples + %d quarantined + %d ignored + "
+            "%d duplicates dropped; report in %s",
+            *(summary[key] for key in COUNT_KEYS),
             report_dir,
+        )
+        for reason, count in summary["reasons"].items():
+            logging.info("ImageExampleGen: quarantined %d: %s", count, reason)
+        kept = rejected_report_dir(examples.uri)
+        try:
+            check_summary(summary, kept, exec_properties[MAX_QUARANTINE_FRACTION_KEY])
+        except (ingest.IngestError, RuntimeError):
+            _copy_tree(report_dir, kept)
+            raise
+
+
+def rejected_report_dir(examples_uri: str) -> str:
+    """Where a failed ingestion's report is kept: TFX deletes a failed execution's artifact.
+
+    `<pipeline_root>/ImageExampleGen/examples/<id>` -> `<...>/ImageExampleGen/rejected/<id>`.
+    """
+    component_dir = os.path.dirname(os.path.dirname(examples_uri))
+    return os.path.join(component_dir, "rejected", os.path.basename(examples_uri))
+
+
+def _copy_tree(source: str, target: str) -> None:
+    tf.io.gfile.makedirs(target)
+    for name in tf.io.gfile.listdir(source):
+        tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
+
+
+def check_summary(summary: Dict[str, Any], report_dir: str, max_quarantine_fraction: float) -> None:
+    """Fails the run when the counts do not reconcile or too much was quarantined.
+
+    `report_dir` is where the messages send the reader: the report as it will be kept.
+    """
+    accounted = sum(summary[key] for key in COUNT_KEYS[1:])
+    if accounted != summary["files_seen"]:
+        raise RuntimeError(
+            f"ImageExampleGen: counts do not reconcile in {report_dir}: "
+            f"{summary['files_seen']} files seen but {accounted} accounted for"
+        )
+    candidates = summary["files_seen"] - summary["ignored"]
+    fraction = summary["quarantined"] / candidates if candidates else 0.0
+    if fraction > max_quarantine_fraction:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
+        raise ingest.IngestError(
+            f"{os.path.join(report_dir, QUARANTINE_FILE)}: {summary['quarantined']} of "
+            f"{candidates} files quarantined ({fraction:.0%}: {reasons}), over "
+            f"data.max_quarantine_fraction={max_quarantine_fraction:g}; fix or remove those "
+            "files, or raise the limit"
         )
 
 

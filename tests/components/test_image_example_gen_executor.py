@@ -1,60 +1,11 @@
 """The real ImageExampleGen executor in Beam: splits by content hash, report, reconciliation."""
 
-import json
-
 import pytest
 import tensorflow as tf
-from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
-from tfx.utils import proto_utils
 
-from components.image_example_gen import executor
+from components.image_example_gen import executor, ingest
 from tests.components.images import encoded
-
-
-def run_executor(input_base, output_dir, train=8, eval_=2):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(output_dir)
-    exec_properties = {
-        "input_base": str(input_base),
-        "input_config": proto_utils.proto_to_json(
-            example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="all", pattern="*")])
-        ),
-        "output_config": proto_utils.proto_to_json(
-            example_gen_pb2.Output(
-                split_config=example_gen_pb2.SplitConfig(
-                    splits=[
-                        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=train),
-                        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_),
-                    ],
-                    partition_feature_name="sha256",
-                )
-            )
-        ),
-        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
-        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-    }
-    executor.Executor().Do({}, {"examples": [examples]}, exec_properties)
-    return examples
-
-
-def read_split(examples, split):
-    files = tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*")
-    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
-    result = []
-    for record in records:
-        example = tf.train.Example.FromString(record.numpy())
-        result.append(
-            {
-                key: (
-                    value.bytes_list.value[0]
-                    if value.bytes_list.value
-                    else value.int64_list.value[0]
-                )
-                for key, value in example.features.feature.items()
-            }
-        )
-    return result
+from tests.components.ingestion import read_report, read_split, run_executor
 
 
 @pytest.fixture(scope="module")
@@ -80,37 +31,31 @@ def test_every_file_is_accounted_for(ingested):
     summary = executor.read_summary(ingested.uri)
     assert summary == {
         "files_seen": 183,
-        "examples": 181,
+        "examples": 180,
         "quarantined": 1,
         "ignored": 1,
+        "duplicates": 1,
+        "reasons": {ingest.TRUNCATED: 1},
         "classes": ["0", "1", "2"],
     }
-    assert ingested.get_int_custom_property("examples") == 181
-    assert ingested.get_int_custom_property("quarantined") == 1
+    assert ingested.get_int_custom_property("examples") == 180
+    assert ingested.get_int_custom_property("duplicates") == 1
     examples = read_split(ingested, "train") + read_split(ingested, "eval")
-    assert len(examples) == 181
+    assert len(examples) == 180
 
 
-def test_report_names_the_quarantined_and_ignored_files(ingested):
-    report = f"{ingested.uri}/{executor.REPORT_DIR}"
-    with open(f"{report}/{executor.QUARANTINE_FILE}") as handle:
-        quarantined = [json.loads(line) for line in handle]
-    assert [(q["path"], q["reason"]) for q in quarantined] == [("1/broken.jpg", "undecodable")]
-    with open(f"{report}/{executor.IGNORED_FILE}") as handle:
-        ignored = [json.loads(line) for line in handle]
-    assert [(i["path"], i["reason"]) for i in ignored] == [("2/.DS_Store", "hidden or litter file")]
+def test_report_names_every_file_that_is_not_an_example(ingested):
+    assert read_report(ingested, executor.QUARANTINE_FILE) == [("1/broken.jpg", ingest.TRUNCATED)]
+    assert read_report(ingested, executor.IGNORED_FILE) == [("2/.DS_Store", ingest.HIDDEN)]
+    assert read_report(ingested, executor.DUPLICATES_FILE) == [
+        ("0/digit_0000.png", ingest.DUPLICATE)
+    ]
 
 
 def test_split_is_by_content_hash(ingested):
     train, eval_ = read_split(ingested, "train"), read_split(ingested, "eval")
-    train_hashes = {e["sha256"] for e in train}
-    eval_hashes = {e["sha256"] for e in eval_}
-    assert not train_hashes & eval_hashes  # identical images never straddle the splits
-    copies = [
-        e for e in train + eval_ if e["source"] in (b"0/digit_0000.png", b"0/copy_of_first.png")
-    ]
-    assert len(copies) == 2
-    assert len({e["sha256"] for e in copies}) == 1
+    assert not {e["sha256"] for e in train} & {e["sha256"] for e in eval_}
+    assert len({e["sha256"] for e in train + eval_}) == len(train + eval_)
     assert 0.1 < len(eval_) / (len(train) + len(eval_)) < 0.3  # 2 of 10 hash buckets
 
 
@@ -129,3 +74,43 @@ def test_examples_follow_the_data_contract(ingested):
     assert (example["height"], example["width"], example["format"]) == (8, 8, b"PNG")
     image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
     assert image.shape == (8, 8, 3)
+
+
+def test_too_much_quarantine_fails_the_run_with_the_reasons(corpus, tmp_path):
+    with pytest.raises(ingest.IngestError) as error:
+        run_executor(corpus, tmp_path, max_quarantine_fraction=0.001)
+    message = str(error.value)
+    kept = tmp_path / "rejected" / "1" / executor.QUARANTINE_FILE
+    assert f"{kept}" in message
+    assert kept.read_text().count("\n") == 1  # kept where TFX will not delete it
+    assert "1 of 182 files quarantined" in message
+    assert "1 truncated" in message
+    assert "data.max_quarantine_fraction=0.001" in message
+    assert "\n" not in message
+
+
+def test_manifest_rows_name_label_and_split(tmp_path):
+    data = tmp_path / "data"
+    (data / "pics").mkdir(parents=True)
+    rows = ["path,label,split"]
+    for index in range(12):
+        name = f"pics/{index}.png"
+        (data / name).write_bytes(encoded("PNG", size=(10, 10), seed=index))
+        label = "even" if index % 2 == 0 else "odd"
+        rows.append(f"{name},{label},{'eval' if index < 4 else ''}")
+    rows.append("pics/missing.png,odd,")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+
+    examples = run_executor(data, tmp_path / "out", pattern="labels.csv", train=1, eval_=1000)
+
+    summary = executor.read_summary(examples.uri)
+    assert (summary["files_seen"], summary["examples"], summary["quarantined"]) == (13, 12, 1)
+    assert read_report(examples, executor.QUARANTINE_FILE) == [
+        ("pics/missing.png", ingest.UNREADABLE)
+    ]
+    train = {e["source"]: e["label"] for e in read_split(examples, "train")}
+    eval_ = {e["source"]: e["label"] for e in read_split(examples, "eval")}
+    assert {b"pics/0.png", b"pics/1.png", b"pics/2.png", b"pics/3.png"} <= set(eval_)
+    assert not {b"pics/0.png", b"pics/1.png", b"pics/2.png", b"pics/3.png"} & set(train)
+    assert eval_[b"pics/1.png"] == b"odd"
+    assert len(train) + len(eval_) == 12

@@ -141,3 +141,40 @@ def test_component_settings_are_strict(tmp_path):
     ]:
         with pytest.raises(config_lib.ConfigError, match=message):
             config_lib.load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("data:\n  manifest: labels.txt\n", "data.manifest: expected a .csv or .jsonl"),
+        (
+            "data:\n  span_pattern: span-*\n",
+            "data.span_pattern: expected a folder name with {SPAN}",
+        ),
+        ("data:\n  latest_spans: 0\n", "data.latest_spans: expected at least 1"),
+        ("data:\n  min_side: 0\n", "data.min_side: expected at least 1"),
+        ("data:\n  min_side: 32\n  max_pixels: 100\n", "data.max_pixels: expected at least"),
+        ("data:\n  max_quarantine_fraction: 2\n", "data.max_quarantine_fraction"),
+        ("validation:\n  on_anomalies: ignore\n", "validation.on_anomalies: expected stop or warn"),
+        ("validation:\n  max_drift: {source: 0.1}\n", "validation.max_drift.source"),
+        ("validation:\n  max_drift: {label: 0}\n", "validation.max_drift.label: expected a number"),
+        ("validation:\n  max_drift: {label: high}\n", "validation.max_drift.label"),
+    ],
+)
+def test_bad_ingestion_and_validation_values_name_the_key(tmp_path, text, key):
+    with pytest.raises(config_lib.ConfigError) as error:
+        config_lib.load_config(write(tmp_path, text))
+    assert key in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text, pattern",
+    [
+        ("", "*"),
+        ("data:\n  manifest: labels.csv\n", "labels.csv"),
+        ("data:\n  span_pattern: span-{SPAN}\n", "span-{SPAN}/*"),
+        ("data:\n  span_pattern: 'day {SPAN}'\n  manifest: m.jsonl\n", "day {SPAN}/m.jsonl"),
+    ],
+)
+def test_input_pattern_for_folders_manifests_and_spans(tmp_path, text, pattern):
+    assert config_lib.load_config(write(tmp_path, text)).data.input_pattern == pattern

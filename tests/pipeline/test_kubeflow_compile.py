@@ -203,6 +203,7 @@ def test_component_settings_are_checked_against_the_dag():
         (["kubeflow.image=''"], "kubeflow.image: required"),
         (["output_dir=runs/x"], "is a path on this machine"),
         (["components.ImageExampleGen.resources.cpu=2"], "applies no resources"),
+        (["data.span_pattern=span-{SPAN}"], "is not supported on Kubeflow"),
     ],
 )
 def test_what_cannot_run_on_a_cluster_is_refused(tmp_path, overrides, message):

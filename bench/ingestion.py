@@ -1,0 +1,156 @@
+"""Ingestion throughput: ImageExampleGen's executor against a loop that only reads and hashes.
+
+Reading and hashing every file is the floor any ingestion pays; the question is what the
+rest costs (header checks, a decode of every image so broken files are caught here rather
+than in Transform, dedup by content, TFRecord writing, the report) and whether Beam
+workers win it back. Two more loops locate the cost: read + hash + the GZIP compression
+every record of a TFX Examples artifact gets, and `ingest.read_file` (all per-file checks)
+without Beam. Run as a script (see bench/README.md):
+
+    PYTHONPATH=. TF_USE_LEGACY_KERAS=1 python bench/ingestion.py --jpegs 300 --workers 1 2
+
+It prints one markdown table: images/s for each way, on the digits demo (1,797 8x8 PNGs)
+and on generated 512x512 photo-like JPEGs, and the ratio to read-and-hash. Executor rates
+are given twice: whole runs, and per image once the fixed cost of a run (Beam start-up,
+the same for 2 images as for 2,000, measured on a 2-image folder) is taken out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import os
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Callable, List
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from absl import logging  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from components.image_example_gen import executor, ingest  # noqa: E402
+from pipeline import demo_data  # noqa: E402
+from tests.components.ingestion import run_executor  # noqa: E402
+
+
+def write_jpegs(root: Path, count: int, side: int) -> None:
+    """Photo-like JPEGs (smooth gradients plus sensor noise) in two class folders."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:side, 0:side]
+    for index in range(count):
+        phase = index * 7
+        base = np.stack([(x + phase) / 2, (y + phase) / 2, (x + y) / 4], axis=-1) % 256
+        noisy = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+        folder = root / ("a" if index % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(noisy).save(folder / f"{index:05d}.jpg", quality=90)
+
+
+def files_of(root: Path) -> List[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def read_and_hash(files: List[Path]) -> None:
+    for path in files:
+        hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_hash_gzip(files: List[Path]) -> None:
+    """Read and hash, plus the GZIP compression every TFX Examples artifact pays per record."""
+    for path in files:
+        data = path.read_bytes()
+        hashlib.sha256(data).hexdigest()
+        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 31)
+        compressor.compress(data)
+        compressor.flush()
+
+
+def read_file_loop(files: List[Path], root: Path) -> None:
+    limits = ingest.Limits(min_side=1)
+    for path in files:
+        relative = path.relative_to(root).as_posix()
+        ingest.read_file(ingest.SourceFile(str(path), relative, path.parent.name), limits)
+
+
+def timed(work: Callable[[], None], repeats: int) -> float:
+    """Best wall-clock seconds of `repeats` runs (the machine is shared; best is least noisy)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def executor_run(root: Path, scratch: Path, workers: int) -> Callable[[], None]:
+    mode = "in_memory" if workers == 1 else "multi_processing"
+    args = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    runs = iter(range(1_000_000))
+
+    def run() -> None:
+        out = scratch / f"run-{workers}-{next(runs)}"
+        examples = run_executor(root, out, min_side=1, max_pixels=10**8, beam_pipeline_args=args)
+        summary = executor.read_summary(examples.uri)
+        if summary["examples"] + summary["duplicates"] != summary["files_seen"]:
+            raise RuntimeError(f"bench data was not ingested whole: {summary}")
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jpegs", type=int, default=300, help="generated JPEGs (default 300)")
+    parser.add_argument("--side", type=int, default=512, help="JPEG side in pixels")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="Beam workers")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement")
+    args = parser.parse_args()
+    logging.set_verbosity(logging.WARNING)
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-ingestion-"))
+    datasets = {"digits (8x8 PNG)": scratch / "digits", f"{args.side}px JPEG": scratch / "jpegs"}
+    demo_data.write_digits(datasets["digits (8x8 PNG)"])
+    write_jpegs(datasets[f"{args.side}px JPEG"], args.jpegs, args.side)
+
+    tiny = scratch / "tiny"
+    write_jpegs(tiny, 2, 16)
+    fixed = {w: timed(executor_run(tiny, scratch, w), args.repeats) for w in args.workers}
+    print(
+        f"cores: {os.cpu_count()}; best of {args.repeats} runs; images/s (ratio to read+hash); "
+        "executor: whole run / without the fixed cost ("
+        + ", ".join(f"{w} worker(s): {seconds:.1f} s" for w, seconds in fixed.items())
+        + ")"
+    )
+    columns = [f"executor, {w} worker(s)" for w in args.workers]
+    print(
+        "| data | files | read + hash | read + hash + gzip | read_file loop | "
+        + " | ".join(columns)
+        + " |"
+    )
+    print("|---" * (5 + len(args.workers)) + "|")
+    for name, root in datasets.items():
+        files = files_of(root)
+        read_and_hash(files)  # warm the page cache, as for every measurement below
+        floor = len(files) / timed(functools.partial(read_and_hash, files), args.repeats)
+        cells = [f"{floor:,.0f}"]
+        gzip = len(files) / timed(functools.partial(read_hash_gzip, files), args.repeats)
+        cells.append(f"{gzip:,.0f} ({gzip / floor:.2f})")
+        loop = len(files) / timed(functools.partial(read_file_loop, files, root), args.repeats)
+        cells.append(f"{loop:,.0f} ({loop / floor:.2f})")
+        for workers in args.workers:
+            seconds = timed(executor_run(root, scratch, workers), args.repeats)
+            whole = len(files) / seconds
+            marginal = len(files) / max(seconds - fixed[workers], 1e-3)
+            cells.append(
+                f"{whole:,.0f} ({whole / floor:.3f}) / {marginal:,.0f} ({marginal / floor:.3f})"
+            )
+        print(f"| {name} | {len(files)} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

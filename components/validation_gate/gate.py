@@ -1,0 +1,138 @@
+"""The validation gate's logic, without TFX: anomalies in plain words, and drift between spans.
+
+ExampleValidator records anomalies but never stops a run: Transform and the Trainer would
+go on to train on data with a class nobody reviewed. The gate turns the anomalies into
+findings a person can act on (feature, what was expected, what was found), adds drift of
+the new span against the previous one beyond the configured limits (TFDV's L-infinity
+comparator on categorical features), and either stops the run with all of them in one
+block or, when the config says so, only warns.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import List, Mapping
+
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+
+STOP = "stop"
+WARN = "warn"
+MODES = (STOP, WARN)
+
+_SHOWN_VALUES = 12
+
+
+class ValidationGateError(RuntimeError):
+    """The data failed validation; the message lists every finding, one per line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One problem with the data: where, what the schema or limit expects, what was found."""
+
+    split: str
+    feature: str
+    expected: str
+    found: str
+
+    def as_text(self) -> str:
+        return f"{self.split}/{self.feature}: expected {self.expected}; found: {self.found}"
+
+
+def schema_findings(
+    anomalies: Mapping[str, anomalies_pb2.Anomalies], schema: schema_pb2.Schema
+) -> List[Finding]:
+    """ExampleValidator's anomalies, per split, worded against the schema."""
+    findings = []
+    for split, result in sorted(anomalies.items()):
+        for feature, info in sorted(result.anomaly_info.items()):
+            found = " ".join(r.description.strip() for r in info.reason) or info.description
+            findings.append(Finding(split, feature, _expected(schema, feature), found))
+        if result.HasField("dataset_anomaly_info"):
+            info = result.dataset_anomaly_info
+            findings.append(
+                Finding(split, "(dataset)", "the schema's dataset constraints", info.description)
+            )
+    return findings
+
+
+def _expected(schema: schema_pb2.Schema, feature_name: str) -> str:
+    features = {feature.name: feature for feature in schema.feature}
+    if feature_name not in features:
+        return "no such feature (it is not in the schema)"
+    feature = features[feature_name]
+    domain = feature.WhichOneof("domain_info")
+    if domain in ("domain", "string_domain"):
+        values = (
+            feature.string_domain.value
+            if domain == "string_domain"
+            else {d.name: d for d in schema.string_domain}[feature.domain].value
+        )
+        shown = ", ".join(values[:_SHOWN_VALUES])
+        more = f" and {len(values) - _SHOWN_VALUES} more" if len(values) > _SHOWN_VALUES else ""
+        return f"one of {shown}{more}"
+    if domain == "int_domain":
+        return f"a whole number in [{feature.int_domain.min}, {feature.int_domain.max}]"
+    if domain == "image_domain":
+        return "an encoded image"
+    return "what the schema says"
+
+
+def drift_findings(
+    current: Mapping[str, statistics_pb2.DatasetFeatureStatisticsList],
+    previous: Mapping[str, statistics_pb2.DatasetFeatureStatisticsList],
+    schema: schema_pb2.Schema,
+    max_drift: Mapping[str, float],
+) -> List[Finding]:
+    """Drift of each split against the same split of the previous span, beyond `max_drift`.
+
+    `max_drift` maps a categorical feature to the largest L-infinity distance allowed
+    between its value distributions (the largest change in any one value's share).
+    """
+    with_limits = copy.deepcopy(schema)
+    for feature_name, limit in max_drift.items():
+        comparator = tfdv.get_feature(with_limits, feature_name).drift_comparator
+        comparator.infinity_norm.threshold = limit
+    findings = []
+    for split in sorted(set(current) & set(previous)):
+        result = tfdv.validate_statistics(
+            current[split], with_limits, previous_statistics=previous[split]
+        )
+        for feature, info in sorted(result.anomaly_info.items()):
+            for reason in info.reason:
+                if reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH:
+                    limit = max_drift[feature]
+                    expected = f"a distribution within L-infinity {limit:g} of the previous span"
+                    findings.append(Finding(split, feature, expected, reason.description.strip()))
+    return findings
+
+
+def report(findings: List[Finding], mode: str) -> str:
+    """The block printed for a person: what the gate did and every finding, one per line."""
+    outcome = (
+        "the run stops before Transform and training"
+        if mode == STOP
+        else "validation.on_anomalies=warn, so the run goes on"
+    )
+    lines = [f"Data validation found {len(findings)} problem(s); {outcome}:"]
+    lines += [f"  - {finding.as_text()}" for finding in findings]
+    if mode == STOP:
+        lines.append(
+            "  Fix the data, or review and update the schema (README, 'The schema'), or set "
+            "validation.on_anomalies=warn."
+        )
+    return "\n".join(lines)
+
+
+def enforce(findings: List[Finding], mode: str) -> str:
+    """Raises ValidationGateError with the report in `stop` mode; else returns the report.
+
+    Returns "" when there is nothing to report.
+    """
+    if not findings:
+        return ""
+    if mode == STOP:
+        raise ValidationGateError(report(findings, mode))
+    return report(findings, mode)
