@@ -321,15 +321,66 @@ class EvaluationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ServingConfig:
-    """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`."""
+    """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`.
+
+    `keep_versions` is how many pushed versions stay, newest first, in each push location
+    (the TFLite one included); 0 keeps them all.
+    """
 
     model_name: str = "image_classifier"
+    keep_versions: int = 5
 
     def validate(self) -> None:
         if not self.model_name or "/" in self.model_name:
             raise ConfigError(
                 f"serving.model_name: expected a plain name without '/', got {self.model_name!r}"
             )
+        _require(
+            self.keep_versions >= 0,
+            "serving.keep_versions",
+            "a whole number >= 0 (0 keeps every version)",
+            self.keep_versions,
+        )
+
+
+TFLITE_CONVERSIONS = ("float32", "dynamic_range", "int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class TfliteConfig:
+    """TFLite models for phones and edge devices, made from a blessed model.
+
+    `conversions` are any of float32, dynamic_range (int8 weights, float activations) and
+    int8 (full integer, calibrated on training images; uint8 input). Each is evaluated on the
+    eval split with the TFLite interpreter and ships to
+    `<output_dir>/tflite/<model_name>/<version>/` only if it loses at most
+    `max_accuracy_drop` accuracy (a fraction: 0.01 is one point) against the SavedModel.
+    An empty list leaves the TFLite step out of the pipeline.
+    """
+
+    conversions: Sequence[str] = TFLITE_CONVERSIONS
+    max_accuracy_drop: float = 0.01
+
+    def validate(self) -> None:
+        for index, kind in enumerate(self.conversions):
+            _require(
+                kind in TFLITE_CONVERSIONS,
+                f"tflite.conversions[{index}]",
+                f"one of {', '.join(TFLITE_CONVERSIONS)}",
+                kind,
+            )
+        _require(
+            len(set(self.conversions)) == len(self.conversions),
+            "tflite.conversions",
+            "each conversion at most once",
+            list(self.conversions),
+        )
+        _require(
+            0 <= self.max_accuracy_drop <= 1,
+            "tflite.max_accuracy_drop",
+            "a fraction in [0, 1] (0.01 is one accuracy point)",
+            self.max_accuracy_drop,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,6 +465,7 @@ class PipelineConfig:
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    tflite: TfliteConfig = dataclasses.field(default_factory=TfliteConfig)
     beam_pipeline_args: Sequence[str] = (
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",
@@ -431,6 +483,7 @@ class PipelineConfig:
             self.trainer,
             self.evaluation,
             self.serving,
+            self.tflite,
             self.kubeflow,
         ):
             section.validate()
@@ -460,6 +513,10 @@ class PipelineConfig:
     @property
     def serving_dir(self) -> str:
         return os.path.join(self.output_dir, "serving", self.serving.model_name)
+
+    @property
+    def tflite_dir(self) -> str:
+        return os.path.join(self.output_dir, "tflite", self.serving.model_name)
 
 
 def _require(condition: bool, key: str, expected: str, value: Any) -> None:
