@@ -23,6 +23,7 @@ from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
+from components.tflite_pusher.component import TFLitePusher
 from pipeline.config import ConfigError, PipelineConfig
 from trainer import export, features
 
@@ -41,6 +42,7 @@ TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
+TFLITE_PUSHER = "TFLitePusher"
 
 DATA_ROOT_PARAMETER = "data_root"
 EPOCHS_PARAMETER = "epochs"
@@ -57,11 +59,13 @@ NODE_IDS = (
     BASELINE_RESOLVER,
     EVALUATOR,
     PUSHER,
+    TFLITE_PUSHER,
 )
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push."""
+    """Ingest -> validate -> transform -> train -> evaluate against the baseline -> push
+    (SavedModel, and TFLite conversions that keep their accuracy)."""
     example_gen = ImageExampleGen(
         input_base=tfx.dsl.experimental.RuntimeParameter(
             name=DATA_ROOT_PARAMETER,
@@ -153,6 +157,21 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
     ).with_id(PUSHER)
 
+    tflite_pusher = (
+        TFLitePusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            conversions=config.tflite.conversions,
+            max_accuracy_drop=config.tflite.max_accuracy_drop,
+            base_directory=config.tflite_dir,
+            keep_versions=config.serving.keep_versions,
+        ).with_id(TFLITE_PUSHER)
+        if config.tflite.conversions
+        else None
+    )
+
     components = [
         example_gen,
         statistics_gen,
@@ -165,6 +184,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         trainer,
         evaluator,
         pusher,
+        *([tflite_pusher] if tflite_pusher else []),
     ]
     _add_component_beam_args(config, components)
     return tfx.dsl.Pipeline(

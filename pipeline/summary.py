@@ -40,6 +40,10 @@ class RunSummary:
     blessing_failures: List[str]
     pushed_to: str | None
     ingestion_report: str
+    tflite: Dict | None
+    """TFLitePusher's result: shipped and held-back conversions, sizes, accuracies."""
+    first_run: bool
+    """No baseline existed, so the blessing was judged on the absolute bounds alone."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -71,14 +75,18 @@ class RunSummary:
             f"  eval accuracy    {accuracy}",
             f"  blessed          {verdict}",
             f"  pushed model     {self.pushed_to or 'not pushed'}",
+            f"  tflite           {_tflite_text(self.tflite)}",
         ]
+        if self.first_run and self.blessed is not None:
+            lines.insert(-3, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
 
 
 def summarize(config: PipelineConfig) -> RunSummary:
     """Summary of the latest run of `config`'s pipeline."""
     store = metadata.open_store(config.metadata_path)
-    run_id = metadata.run_ids(store, config.pipeline_name)[-1]
+    runs = metadata.run_ids(store, config.pipeline_name)
+    run_id = runs[-1]
     nodes = metadata.node_runs(store, config.pipeline_name, run_id)
     examples = nodes[dag.EXAMPLE_GEN].output("examples")
     ingestion = read_summary(examples.uri)
@@ -95,6 +103,39 @@ def summarize(config: PipelineConfig) -> RunSummary:
         blessing_failures=_blessing_failures(nodes),
         pushed_to=_pushed_to(nodes),
         ingestion_report=os.path.join(examples.uri, "ingestion"),
+        tflite=_tflite(nodes),
+        first_run=not _had_baseline(config, store, runs),
+    )
+
+
+def _tflite(nodes: Dict[str, metadata.NodeRun]) -> Dict | None:
+    if dag.TFLITE_PUSHER not in nodes or "pushed_model" not in nodes[dag.TFLITE_PUSHER].outputs:
+        return None
+    pushed = nodes[dag.TFLITE_PUSHER].output("pushed_model")
+    if "tflite_result" not in pushed.custom_properties:
+        return None
+    return json.loads(pushed.custom_properties["tflite_result"].string_value)
+
+
+def _tflite_text(result: Dict | None) -> str:
+    if not result:
+        return "not converted"
+    parts = [
+        f"{kind} {result['sizes'][kind] / 1e6:.1f} MB acc {result['accuracies'][kind]:.4f}"
+        + ("" if kind in result["shipped"] else f" (held back: {result['held_back'][kind]})")
+        for kind in result["sizes"]
+    ]
+    return f"{'; '.join(parts)}; float {result['float_accuracy']:.4f} -> " + (
+        result["destination"] or "nothing shipped"
+    )
+
+
+def _had_baseline(config: PipelineConfig, store, run_ids: List[str]) -> bool:
+    """Whether an earlier run blessed a model, which the latest run was then compared with."""
+    if config.evaluation.baseline == "none":
+        return False
+    return any(
+        _blessed(metadata.node_runs(store, config.pipeline_name, run_id)) for run_id in run_ids[:-1]
     )
 
 
