@@ -295,12 +295,13 @@ class EvaluationConfig:
     run, when there is no baseline). `baseline: none` leaves the baseline resolver out of the
     DAG, so only `min_accuracy` gates the push: the open-source Kubeflow Pipelines backend
     rejects resolver tasks ("resolver executors not implemented"), while LocalDagRunner and
-    Vertex AI Pipelines run them.
+    Vertex AI Pipelines run them. `top_k` is the k of the reported top-k accuracy (not gated).
     """
 
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.01
     baseline: str = "latest_blessed"
+    top_k: int = 3
 
     def validate(self) -> None:
         if self.baseline not in BASELINES:
@@ -317,6 +318,7 @@ class EvaluationConfig:
                 "evaluation.max_accuracy_drop: expected a value in [0, 1], "
                 f"got {self.max_accuracy_drop}"
             )
+        _require(self.top_k >= 1, "evaluation.top_k", "a whole number >= 1", self.top_k)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and typ
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -230,12 +231,20 @@ def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
         by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: accuracy on the overall slice, gated absolutely and against the baseline.
+SLICE_FEATURES = (features.LABEL_KEY, features.FORMAT_KEY)
+"""Raw features TFMA slices by, besides the overall slice: per true class, per file format."""
 
-    Thresholds sit in `per_slice_thresholds` on the overall slice: a plain threshold would
-    apply to every slice, and a weak class would then block the blessing by itself.
-    `tf_generic` is much faster than `tf_keras` with tf_keras models (DESIGN.md).
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA: accuracy gated on the overall slice, absolutely and against the baseline.
+
+    Also reported, not gated: top-k accuracy, the example count, and the multi-class
+    confusion matrix (per-class precision and recall come from it; accuracy on a `label`
+    slice is that class's recall). Thresholds sit in `per_slice_thresholds` on the overall
+    slice: a plain threshold would apply to every slice, and a weak class would then block
+    the blessing by itself. With no baseline yet (the first run) TFMA skips the change
+    threshold, so the absolute bound alone decides. `tf_generic` is much faster than
+    `tf_keras` with tf_keras models (DESIGN.md).
     """
     overall = tfma.SlicingSpec()
     accuracy_threshold = tfma.MetricThreshold(
@@ -247,6 +256,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             absolute={"value": -config.evaluation.max_accuracy_drop},
         ),
     )
+    top_k = config.evaluation.top_k
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -257,7 +267,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 model_type=tfma.TF_GENERIC,
             )
         ],
-        slicing_specs=[overall],
+        slicing_specs=[overall, *(tfma.SlicingSpec(feature_keys=[k]) for k in SLICE_FEATURES)],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -269,7 +279,12 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                             )
                         ],
                     ),
+                    tfma.MetricConfig(
+                        class_name="SparseTopKCategoricalAccuracy",
+                        config=json.dumps({"k": top_k, "name": f"top_{top_k}_accuracy"}),
+                    ),
                     tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ],
             )
         ],
