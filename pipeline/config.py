@@ -325,8 +325,9 @@ class EvaluationConfig:
 class ServingConfig:
     """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`.
 
-    `keep_versions` is how many pushed versions stay, newest first, in each push location
-    (the TFLite one included); 0 keeps them all.
+    `keep_versions` is how many TFLite versions stay in `<output_dir>/tflite/<model_name>/`,
+    newest first; 0 keeps them all. The SavedModel location is written by TFX's Pusher,
+    which keeps every version (pruning it is not implemented yet).
     """
 
     model_name: str = "image_classifier"
