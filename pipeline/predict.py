@@ -48,26 +48,32 @@ def load(model_path: str) -> Classify:
     """A classifier for a `.tflite` file or a SavedModel directory (or push location)."""
     if model_path.endswith(".tflite"):
         return _tflite(model_path)
-    if not tf.io.gfile.isdir(model_path):
-        raise PredictError(
-            f"{model_path}: not found; give a pushed SavedModel directory or a .tflite file"
-        )
-    if not tf.io.gfile.exists(os.path.join(model_path, "saved_model.pb")):
-        versions = [v.rstrip("/") for v in tf.io.gfile.listdir(model_path)]
-        versions = sorted((v for v in versions if v.isdigit()), key=int)
-        if not versions:
-            raise PredictError(
-                f"{model_path}: no saved_model.pb and no version folders; give a pushed "
-                "SavedModel directory (e.g. <output_dir>/serving/<model_name>) or a .tflite file"
-            )
-        model_path = os.path.join(model_path, versions[-1])
-    serve = tf.saved_model.load(model_path).signatures[export.SERVING_DEFAULT]
+    loaded = tf.saved_model.load(resolve_saved_model(model_path))
+    serve = loaded.signatures[export.SERVING_DEFAULT]
 
     def classify(image: bytes) -> Tuple[List[str], List[float]]:
         result = serve(image_bytes=tf.constant([image]))
         return [c.decode() for c in result["classes"].numpy()[0]], list(result["scores"][0].numpy())
 
     return classify
+
+
+def resolve_saved_model(model_path: str) -> str:
+    """A SavedModel directory, or the newest version in a push location."""
+    if not tf.io.gfile.isdir(model_path):
+        raise PredictError(
+            f"{model_path}: not found; give a pushed SavedModel directory or a .tflite file"
+        )
+    if tf.io.gfile.exists(os.path.join(model_path, "saved_model.pb")):
+        return model_path
+    versions = [v.rstrip("/") for v in tf.io.gfile.listdir(model_path)]
+    versions = sorted((v for v in versions if v.isdigit()), key=int)
+    if not versions:
+        raise PredictError(
+            f"{model_path}: no saved_model.pb and no version folders; give a pushed "
+            "SavedModel directory (e.g. <output_dir>/serving/<model_name>) or a .tflite file"
+        )
+    return os.path.join(model_path, versions[-1])
 
 
 def _tflite(model_path: str) -> Classify:
