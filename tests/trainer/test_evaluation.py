@@ -37,8 +37,9 @@ def test_eval_config_computes_every_metric_slice_and_plot(trained, digits_subset
     eval_config = dag.eval_config(config)
 
     result = tfma.run_model_analysis(
+        # No baseline: rubber-stamped like the Evaluator's first run, change thresholds skipped.
         eval_shared_model=tfma.default_eval_shared_model(
-            trained.serving_model_dir, eval_config=eval_config
+            trained.serving_model_dir, eval_config=eval_config, rubber_stamp=True
         ),
         eval_config=eval_config,
         data_location=str(data),
