@@ -101,6 +101,7 @@ def test_first_run_is_judged_on_absolute_bounds_and_says_so(runs):
     _, _, first_summary, _ = runs
     assert first_summary.first_run is True
     assert "judged on the absolute bounds alone" in first_summary.as_text()
+    assert 0.5 <= first_summary.macro_f1 <= 1  # from TFMA's confusion matrix
 
 
 def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs, digits_subset):
