@@ -1,5 +1,5 @@
 """The `image-pipeline` command: run the pipeline, write the demo data, show a run's summary,
-and compile, submit or schedule it on Kubeflow Pipelines.
+classify images with a pushed model, and compile, submit or schedule it on Kubeflow Pipelines.
 
 Mistakes a new user makes (a missing data folder, a typo in the config) end in one line
 that names the problem and the fix, and exit code 2; data that fails validation ends the
@@ -125,6 +125,19 @@ def _summary(args: argparse.Namespace) -> int:
     result = summary.summarize(config)
     print(result.as_json() if args.json else result.as_text())
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pipeline import predict
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    predictions = predict.predict_files(predict.load(args.model), args.files, args.top_k)
+    for prediction in predictions:
+        print(prediction.as_text())
+    failed = sum(1 for prediction in predictions if prediction.error)
+    if failed:
+        print(f"error: {failed} of {len(predictions)} files not classified", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _demo_data(args: argparse.Namespace) -> int:
@@ -292,6 +305,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     schedule.set_defaults(handler=_schedule)
 
+    predict = commands.add_parser(
+        "predict", help="classify image files with a pushed SavedModel or a .tflite file"
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        help="SavedModel version dir, push location (newest version), or .tflite file",
+    )
+    predict.add_argument("--top-k", type=int, default=3, help="classes to show per file")
+    predict.add_argument("files", nargs="+", help="image files")
+    predict.set_defaults(handler=_predict)
+
     demo = commands.add_parser("demo-data", help="write the digits demo data as PNG folders")
     demo.add_argument("--out", default="data/digits", help="folder to write (default: %(default)s)")
     demo.set_defaults(handler=_demo_data)
@@ -301,9 +326,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: List[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from components.image_example_gen.ingest import IngestError
+    from pipeline.predict import PredictError
     from trainer.model import WeightsError
 
-    known_errors: tuple = (config_lib.ConfigError, IngestError, WeightsError)
+    known_errors: tuple = (config_lib.ConfigError, IngestError, WeightsError, PredictError)
     if args.command in _KUBEFLOW_COMMANDS:
         try:
             from pipeline.kfp_client import KfpError

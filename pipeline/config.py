@@ -377,12 +377,13 @@ class EvaluationConfig:
     run, when there is no baseline). `baseline: none` leaves the baseline resolver out of the
     DAG, so only `min_accuracy` gates the push: the open-source Kubeflow Pipelines backend
     rejects resolver tasks ("resolver executors not implemented"), while LocalDagRunner and
-    Vertex AI Pipelines run them.
+    Vertex AI Pipelines run them. `top_k` is the k of the reported top-k accuracy (not gated).
     """
 
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.01
     baseline: str = "latest_blessed"
+    top_k: int = 3
 
     def validate(self) -> None:
         if self.baseline not in BASELINES:
@@ -399,19 +400,72 @@ class EvaluationConfig:
                 "evaluation.max_accuracy_drop: expected a value in [0, 1], "
                 f"got {self.max_accuracy_drop}"
             )
+        _require(self.top_k >= 1, "evaluation.top_k", "a whole number >= 1", self.top_k)
 
 
 @dataclasses.dataclass(frozen=True)
 class ServingConfig:
-    """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`."""
+    """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`.
+
+    `keep_versions` is how many TFLite versions stay in `<output_dir>/tflite/<model_name>/`,
+    newest first; 0 keeps them all. The SavedModel location is written by TFX's Pusher,
+    which keeps every version (pruning it is not implemented yet).
+    """
 
     model_name: str = "image_classifier"
+    keep_versions: int = 5
 
     def validate(self) -> None:
         if not self.model_name or "/" in self.model_name:
             raise ConfigError(
                 f"serving.model_name: expected a plain name without '/', got {self.model_name!r}"
             )
+        _require(
+            self.keep_versions >= 0,
+            "serving.keep_versions",
+            "a whole number >= 0 (0 keeps every version)",
+            self.keep_versions,
+        )
+
+
+TFLITE_CONVERSIONS = ("float32", "dynamic_range", "int8")
+
+
+@dataclasses.dataclass(frozen=True)
+class TfliteConfig:
+    """TFLite models for phones and edge devices, made from a blessed model.
+
+    `conversions` are any of float32, dynamic_range (int8 weights, float activations) and
+    int8 (full integer, calibrated on training images; uint8 input). Each is evaluated on the
+    eval split with the TFLite interpreter and ships to
+    `<output_dir>/tflite/<model_name>/<version>/` only if it loses at most
+    `max_accuracy_drop` accuracy (a fraction: 0.01 is one point) against the SavedModel.
+    An empty list leaves the TFLite step out of the pipeline.
+    """
+
+    conversions: Sequence[str] = TFLITE_CONVERSIONS
+    max_accuracy_drop: float = 0.01
+
+    def validate(self) -> None:
+        for index, kind in enumerate(self.conversions):
+            _require(
+                kind in TFLITE_CONVERSIONS,
+                f"tflite.conversions[{index}]",
+                f"one of {', '.join(TFLITE_CONVERSIONS)}",
+                kind,
+            )
+        _require(
+            len(set(self.conversions)) == len(self.conversions),
+            "tflite.conversions",
+            "each conversion at most once",
+            list(self.conversions),
+        )
+        _require(
+            0 <= self.max_accuracy_drop <= 1,
+            "tflite.max_accuracy_drop",
+            "a fraction in [0, 1] (0.01 is one accuracy point)",
+            self.max_accuracy_drop,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -497,6 +551,7 @@ class PipelineConfig:
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
+    tflite: TfliteConfig = dataclasses.field(default_factory=TfliteConfig)
     beam_pipeline_args: Sequence[str] = (
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",
@@ -515,6 +570,7 @@ class PipelineConfig:
             self.trainer,
             self.evaluation,
             self.serving,
+            self.tflite,
             self.kubeflow,
         ):
             section.validate()
@@ -544,6 +600,10 @@ class PipelineConfig:
     @property
     def serving_dir(self) -> str:
         return os.path.join(self.output_dir, "serving", self.serving.model_name)
+
+    @property
+    def tflite_dir(self) -> str:
+        return os.path.join(self.output_dir, "tflite", self.serving.model_name)
 
 
 def _require(condition: bool, key: str, expected: str, value: Any) -> None:

@@ -15,6 +15,7 @@ vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and typ
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -24,6 +25,7 @@ from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
+from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
 from components.validation_gate.previous_span import PreviousSpanStrategy
 from pipeline.config import ConfigError, PipelineConfig
@@ -47,6 +49,7 @@ TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
 PUSHER = "Pusher"
+TFLITE_PUSHER = "TFLitePusher"
 
 DATA_ROOT_PARAMETER = "data_root"
 EPOCHS_PARAMETER = "epochs"
@@ -64,11 +67,13 @@ NODE_IDS = (
     BASELINE_RESOLVER,
     EVALUATOR,
     PUSHER,
+    TFLITE_PUSHER,
 )
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
-    """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push.
+    """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push
+    (SavedModel, and TFLite conversions that keep their accuracy).
 
     With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
     validation look at that span (and its drift from the previous one), while Transform,
@@ -199,6 +204,21 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         ),
     ).with_id(PUSHER)
 
+    tflite_pusher = (
+        TFLitePusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            transformed_examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            conversions=config.tflite.conversions,
+            max_accuracy_drop=config.tflite.max_accuracy_drop,
+            base_directory=config.tflite_dir,
+            keep_versions=config.serving.keep_versions,
+        ).with_id(TFLITE_PUSHER)
+        if config.tflite.conversions
+        else None
+    )
+
     components = [
         example_gen,
         statistics_gen,
@@ -213,6 +233,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         trainer,
         evaluator,
         pusher,
+        *([tflite_pusher] if tflite_pusher else []),
     ]
     _add_component_beam_args(config, components)
     return tfx.dsl.Pipeline(
@@ -258,6 +279,10 @@ def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
         by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
 
 
+SLICE_FEATURES = (features.LABEL_KEY, features.FORMAT_KEY)
+"""Raw features TFMA slices by, besides the overall slice: per true class, per file format."""
+
+
 def _previous_span_statistics(statistics_gen: tfx.components.StatisticsGen) -> tfx.dsl.Resolver:
     """The statistics of the span before this run's span: the gate's drift baseline."""
     resolver = tfx.dsl.Resolver(
@@ -283,11 +308,15 @@ def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.C
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: accuracy on the overall slice, gated absolutely and against the baseline.
+    """TFMA: accuracy gated on the overall slice, absolutely and against the baseline.
 
-    Thresholds sit in `per_slice_thresholds` on the overall slice: a plain threshold would
-    apply to every slice, and a weak class would then block the blessing by itself.
-    `tf_generic` is much faster than `tf_keras` with tf_keras models (DESIGN.md).
+    Also reported, not gated: top-k accuracy, the example count, and the multi-class
+    confusion matrix (per-class precision and recall come from it; accuracy on a `label`
+    slice is that class's recall). Thresholds sit in `per_slice_thresholds` on the overall
+    slice: a plain threshold would apply to every slice, and a weak class would then block
+    the blessing by itself. With no baseline yet (the first run) TFMA skips the change
+    threshold, so the absolute bound alone decides. `tf_generic` is much faster than
+    `tf_keras` with tf_keras models (DESIGN.md).
     """
     overall = tfma.SlicingSpec()
     accuracy_threshold = tfma.MetricThreshold(
@@ -299,6 +328,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
             absolute={"value": -config.evaluation.max_accuracy_drop},
         ),
     )
+    top_k = config.evaluation.top_k
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -309,7 +339,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 model_type=tfma.TF_GENERIC,
             )
         ],
-        slicing_specs=[overall],
+        slicing_specs=[overall, *(tfma.SlicingSpec(feature_keys=[k]) for k in SLICE_FEATURES)],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -321,7 +351,12 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                             )
                         ],
                     ),
+                    tfma.MetricConfig(
+                        class_name="SparseTopKCategoricalAccuracy",
+                        config=json.dumps({"k": top_k, "name": f"top_{top_k}_accuracy"}),
+                    ),
                     tfma.MetricConfig(class_name="ExampleCount"),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ],
             )
         ],

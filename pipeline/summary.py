@@ -26,6 +26,7 @@ from pipeline import pipeline as dag
 from pipeline.config import PipelineConfig
 
 ACCURACY_METRIC = "sparse_categorical_accuracy"
+CONFUSION_PLOT = "multiClassConfusionMatrixAtThresholds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,12 @@ class RunSummary:
     blessing_failures: List[str]
     pushed_to: str | None
     ingestion_report: str
+    macro_f1: float | None
+    """Mean over classes of F1, from TFMA's confusion matrix on the overall slice."""
+    tflite: Dict | None
+    """TFLitePusher's result: shipped and held-back conversions, sizes, accuracies."""
+    first_run: bool
+    """No baseline existed, so the blessing was judged on the absolute bounds alone."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -67,10 +74,14 @@ class RunSummary:
             self.files_line(),
             f"  anomalies        {len(self.anomalies) or 'none'}{anomalies}",
             f"  weights          {weights}",
-            f"  eval accuracy    {accuracy}",
+            f"  eval accuracy    {accuracy}"
+            + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
             f"  blessed          {verdict}",
             f"  pushed model     {self.pushed_to or 'not pushed'}",
+            f"  tflite           {_tflite_text(self.tflite)}",
         ]
+        if self.first_run and self.blessed is not None:
+            lines.insert(-3, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
 
     def files_line(self) -> str:
@@ -88,10 +99,12 @@ class RunSummary:
 def summarize(config: PipelineConfig) -> RunSummary:
     """Summary of the latest run of `config`'s pipeline."""
     store = metadata.open_store(config.metadata_path)
-    run_id = metadata.run_ids(store, config.pipeline_name)[-1]
+    runs = metadata.run_ids(store, config.pipeline_name)
+    run_id = runs[-1]
     nodes = metadata.node_runs(store, config.pipeline_name, run_id)
     examples = nodes[dag.EXAMPLE_GEN].output("examples")
     ingestion = read_summary(examples.uri)
+    had_baseline = _had_baseline(config, store, runs)
     return RunSummary(
         run_id=run_id,
         examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
@@ -110,6 +123,70 @@ def summarize(config: PipelineConfig) -> RunSummary:
         blessing_failures=_blessing_failures(nodes),
         pushed_to=_pushed_to(nodes),
         ingestion_report=os.path.join(examples.uri, REPORT_DIR),
+        macro_f1=_macro_f1(nodes, had_baseline),
+        tflite=_tflite(nodes),
+        first_run=not had_baseline,
+    )
+
+
+def _macro_f1(nodes: Dict[str, metadata.NodeRun], had_baseline: bool) -> float | None:
+    """With a baseline, the Evaluator stores plots per model, the new one as "candidate"."""
+    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
+        return None
+    result = tfma.load_eval_result(
+        nodes[dag.EVALUATOR].output("evaluation").uri,
+        model_name="candidate" if had_baseline else None,
+    )
+    for slice_key, plots in result.plots:
+        if not slice_key and CONFUSION_PLOT in plots[""][""]:
+            return macro_f1(plots[""][""][CONFUSION_PLOT]["matrices"][0]["entries"])
+    return None
+
+
+def macro_f1(entries: List[Dict]) -> float:
+    """Macro F1 from TFMA's confusion-matrix entries (JSON form: zero fields left out)."""
+    counts: Dict[tuple, float] = {}
+    for entry in entries:
+        key = (entry.get("actualClassId", 0), entry.get("predictedClassId", 0))
+        counts[key] = entry.get("numWeightedExamples", 0.0)
+    classes = {c for pair in counts for c in pair}
+    scores = []
+    for c in sorted(classes):
+        hits = counts.get((c, c), 0.0)
+        predicted = sum(n for (_, p), n in counts.items() if p == c)
+        actual = sum(n for (a, _), n in counts.items() if a == c)
+        scores.append(2 * hits / (predicted + actual) if predicted + actual else 0.0)
+    return sum(scores) / len(scores)
+
+
+def _tflite(nodes: Dict[str, metadata.NodeRun]) -> Dict | None:
+    if dag.TFLITE_PUSHER not in nodes or "pushed_model" not in nodes[dag.TFLITE_PUSHER].outputs:
+        return None
+    pushed = nodes[dag.TFLITE_PUSHER].output("pushed_model")
+    if "tflite_result" not in pushed.custom_properties:
+        return None
+    return json.loads(pushed.custom_properties["tflite_result"].string_value)
+
+
+def _tflite_text(result: Dict | None) -> str:
+    if not result:
+        return "not converted"
+    parts = [
+        f"{kind} {result['sizes'][kind] / 1e6:.1f} MB acc {result['accuracies'][kind]:.4f}"
+        + ("" if kind in result["shipped"] else f" (held back: {result['held_back'][kind]})")
+        for kind in result["sizes"]
+    ]
+    return f"{'; '.join(parts)}; float {result['float_accuracy']:.4f} -> " + (
+        result["destination"] or "nothing shipped"
+    )
+
+
+def _had_baseline(config: PipelineConfig, store, run_ids: List[str]) -> bool:
+    """Whether an earlier run blessed a model, which the latest run was then compared with."""
+    if config.evaluation.baseline == "none":
+        return False
+    return any(
+        _blessed(metadata.node_runs(store, config.pipeline_name, run_id)) for run_id in run_ids[:-1]
     )
 
 

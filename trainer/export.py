@@ -8,6 +8,8 @@
 
 Because every signature goes through `tft_layer`, there is no train/serve skew: the pixels
 the model sees at serving are computed by the very graph that computed them for training.
+`serving_default` checks the bytes first, so a client that sends something else gets an
+InvalidArgumentError naming the bad element rather than a decoder failure deep in the graph.
 """
 
 from typing import Dict
@@ -21,6 +23,25 @@ SERVING_DEFAULT = "serving_default"
 SERVING_EXAMPLES = "serving_examples"
 TRANSFORM_FEATURES = "transform_features"
 PROBABILITIES = "probabilities"
+
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
+"""Leading bytes of JPEG, PNG, GIF and BMP: the formats `tf.io.decode_image` reads."""
+
+
+def check_image_bytes(image_bytes: tf.Tensor) -> tf.Tensor:
+    """`image_bytes` `[batch]`, after asserting every element is an encoded image.
+
+    Raises InvalidArgumentError "image_bytes[i] is not a JPEG, PNG, GIF or BMP image" for
+    the first bad element.
+    """
+    is_image = tf.reduce_any(
+        [tf.strings.substr(image_bytes, 0, len(sig)) == sig for sig in _IMAGE_SIGNATURES], axis=0
+    )
+    first_bad = tf.argmin(tf.cast(is_image, tf.int32))
+    message = tf.strings.format("image_bytes[{}] is not a JPEG, PNG, GIF or BMP image", [first_bad])
+    check = tf.debugging.Assert(tf.reduce_all(is_image), [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(image_bytes)
 
 
 def export_serving_model(
@@ -45,7 +66,8 @@ def export_serving_model(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_image_bytes(image_bytes):
-        return classify({features.IMAGE_KEY: tf.reshape(image_bytes, [-1, 1])})
+        checked = check_image_bytes(image_bytes)
+        return classify({features.IMAGE_KEY: tf.reshape(checked, [-1, 1])})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized):

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import config as config_lib
-from pipeline import local_runner, metadata, summary
+from pipeline import local_runner, metadata, predict, summary
 from pipeline import pipeline as dag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,3 +95,26 @@ def test_rerun_reuses_cached_ingestion_statistics_and_transform(runs):
     _, _, _, second = runs
     for node in (dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.TRANSFORM):
         assert second[node].state == "cached", f"{node} ran again: {second[node].state}"
+
+
+def test_first_run_is_judged_on_absolute_bounds_and_says_so(runs):
+    _, _, first_summary, _ = runs
+    assert first_summary.first_run is True
+    assert "judged on the absolute bounds alone" in first_summary.as_text()
+    assert 0.5 <= first_summary.macro_f1 <= 1  # from TFMA's confusion matrix
+
+
+def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs, digits_subset):
+    config, _, first_summary, _ = runs
+    result = first_summary.tflite
+    assert set(result["sizes"]) == {"float32", "dynamic_range", "int8"}
+    assert set(result["shipped"]) | set(result["held_back"]) == set(result["sizes"])
+    assert "float32" in result["shipped"]
+    pushed = Path(result["destination"])
+    assert pushed.parent == Path(config.tflite_dir)
+    assert sorted((pushed / "labels.txt").read_text().split()) == ["0", "1", "2"]
+    image = str(sorted(digits_subset.rglob("*.png"))[0])
+    predictions = predict.predict_files(
+        predict.load(str(pushed / "model_float32.tflite")), [image], top_k=3
+    )
+    assert sorted(predictions[0].classes) == ["0", "1", "2"] and not predictions[0].error

@@ -2,7 +2,8 @@
 
 Three classes of real scans, transformed exactly as the Transform component would (same
 preprocessing_fn, same TFRecord format), so the input pipeline, training, export and
-tuning are tested on what they get in the pipeline.
+tuning are tested on what they get in the pipeline. `trained` runs run_fn on them once per
+session; the export, serving and TFLite tests all assert on that one model.
 """
 
 import dataclasses
@@ -14,8 +15,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import features, preprocessing
+from pipeline import config as config_lib
+from pipeline.pipeline import trainer_config
+from trainer import features, preprocessing, run
 
 IMAGE_SIZE = 32
 
@@ -71,3 +75,30 @@ def transformed_digits(tmp_path_factory, digits_subset) -> Transformed:
         train_files=[str(out / "train" / "*.gz")],
         eval_files=[str(out / "eval" / "*.gz")],
     )
+
+
+def custom_config(**trainer):
+    """What ImageTrainer's executor hands run_fn: the trainer config plus the epochs."""
+    config = config_lib.config_from_dict(
+        {
+            "preprocessing": {"image_size": IMAGE_SIZE},
+            "augmentation": {"rotation": 0.05, "zoom": 0.1},
+            "trainer": {"epochs": 2, "batch_size": 16, **trainer},
+        }
+    )
+    return {**trainer_config(config), "epochs": config.trainer.epochs}
+
+
+@pytest.fixture(scope="session")
+def trained(transformed_digits, tmp_path_factory) -> FnArgs:
+    out = tmp_path_factory.mktemp("run_fn")
+    fn_args = FnArgs(
+        train_files=transformed_digits.train_files,
+        eval_files=transformed_digits.eval_files,
+        transform_graph_path=transformed_digits.transform_output,
+        serving_model_dir=str(out / "serving"),
+        model_run_dir=str(out / "model_run"),
+        custom_config=custom_config(class_weights=True, early_stopping_patience=1),
+    )
+    run.run_fn(fn_args)
+    return fn_args

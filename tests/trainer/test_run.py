@@ -1,49 +1,20 @@
 """run_fn for real on transformed digits: training, export, serving, warm start, phases.
 
-Each EfficientNet compile costs about half a minute here, so the module trains once with
-random initialisation (run_fn end to end) and once with a local weights file (both
-fine-tuning phases), and asserts everything it can on those two runs.
+Each EfficientNet compile costs about half a minute here, so the session trains once with
+random initialisation (run_fn end to end, the `trained` fixture in conftest.py, shared with
+the TFLite tests) and this module once more with a local weights file (both fine-tuning
+phases), and asserts everything it can on those two runs.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tfx.components.trainer.fn_args_utils import FnArgs
 
-from pipeline import config as config_lib
-from pipeline.pipeline import trainer_config
-from tests.trainer.conftest import IMAGE_SIZE
+from tests.trainer.conftest import IMAGE_SIZE, custom_config
 from trainer import export, model, run
 from trainer.features import IMAGE_KEY, transformed_name
 
 IMAGE = transformed_name(IMAGE_KEY)
-
-
-def custom_config(**trainer):
-    """What ImageTrainer's executor hands run_fn: the trainer config plus the epochs."""
-    config = config_lib.config_from_dict(
-        {
-            "preprocessing": {"image_size": IMAGE_SIZE},
-            "augmentation": {"rotation": 0.05, "zoom": 0.1},
-            "trainer": {"epochs": 2, "batch_size": 16, **trainer},
-        }
-    )
-    return {**trainer_config(config), "epochs": config.trainer.epochs}
-
-
-@pytest.fixture(scope="module")
-def trained(transformed_digits, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run_fn")
-    fn_args = FnArgs(
-        train_files=transformed_digits.train_files,
-        eval_files=transformed_digits.eval_files,
-        transform_graph_path=transformed_digits.transform_output,
-        serving_model_dir=str(out / "serving"),
-        model_run_dir=str(out / "model_run"),
-        custom_config=custom_config(class_weights=True, early_stopping_patience=1),
-    )
-    run.run_fn(fn_args)
-    return fn_args
 
 
 def test_run_fn_exports_a_model_with_every_signature(trained):
@@ -147,3 +118,10 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
             assert not layer.trainable, layer.name
         elif layer.weights:
             assert layer.trainable == (id(layer) in top), layer.name
+
+
+def test_serving_default_names_the_element_that_is_not_an_image(trained, digits_subset):
+    serve = tf.saved_model.load(trained.serving_model_dir).signatures[export.SERVING_DEFAULT]
+    png = sorted(digits_subset.rglob("*.png"))[0].read_bytes()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\] is not a JPEG"):
+        serve(image_bytes=tf.constant([png, b"%PDF-1.4 not an image", png]))

@@ -1,0 +1,1 @@
+"""TFLitePusher: converts a blessed model to TFLite and ships the conversions that keep accuracy."""

@@ -1,0 +1,75 @@
+"""TFLitePusher's logic without TFX: convert, compare with the float model, ship or hold back.
+
+Every requested conversion is written to the component's own artifact (for the record, with
+its measured accuracy), but only those whose accuracy drop against the SavedModel is within
+the tolerance are published to the versioned push location; when none is, nothing is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Sequence
+
+import tensorflow_transform as tft
+from absl import logging
+
+from trainer import features, tflite
+
+
+@dataclasses.dataclass(frozen=True)
+class PushResult:
+    float_accuracy: float
+    shipped: List[str]
+    held_back: Dict[str, str]
+    """Conversion -> why it did not ship."""
+    sizes: Dict[str, int]
+    accuracies: Dict[str, float]
+    destination: str | None
+
+
+def convert_and_push(
+    saved_model_dir: str,
+    transform_graph_dir: str,
+    train_pattern: str,
+    eval_pattern: str,
+    conversions: Sequence[str],
+    max_accuracy_drop: float,
+    bundle_dir: str,
+    base_directory: str,
+    version: str,
+    keep_versions: int,
+) -> PushResult:
+    """Converts, evaluates on the eval split, writes the bundle and publishes what passed."""
+    transform_output = tft.TFTransformOutput(transform_graph_dir)
+    calibration, _ = tflite.read_transformed(
+        train_pattern, transform_output, limit=tflite.CALIBRATION_IMAGES
+    )
+    images, labels = tflite.read_transformed(eval_pattern, transform_output)
+    float_accuracy, converted = tflite.convert_and_compare(
+        tflite.load_classifier(saved_model_dir), conversions, calibration, images, labels
+    )
+    class_names = transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
+    image_size = int(images.shape[1])
+    tflite.write_bundle(bundle_dir, converted, class_names, image_size, float_accuracy)
+    passed = [c for c in converted if c.accuracy_drop <= max_accuracy_drop]
+    held_back = {
+        c.kind: f"accuracy drop {c.accuracy_drop:.4f} > tolerance {max_accuracy_drop:.4f}"
+        for c in converted
+        if c not in passed
+    }
+    for kind, reason in held_back.items():
+        logging.warning("TFLite %s not shipped: %s", kind, reason)
+    destination = None
+    if passed:
+        staged = f"{bundle_dir}-shipped"
+        tflite.write_bundle(staged, passed, class_names, image_size, float_accuracy)
+        destination = tflite.publish(staged, base_directory, version, keep_versions)
+        logging.info("TFLite: shipped %s to %s", ", ".join(c.kind for c in passed), destination)
+    return PushResult(
+        float_accuracy=float_accuracy,
+        shipped=[c.kind for c in passed],
+        held_back=held_back,
+        sizes={c.kind: len(c.content) for c in converted},
+        accuracies={c.kind: c.accuracy for c in converted},
+        destination=destination,
+    )

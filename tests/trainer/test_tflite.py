@@ -1,0 +1,88 @@
+"""TFLite conversions of the session's trained model, run with the real interpreter.
+
+The float conversions must classify real eval images like the SavedModel's serving_default
+(which decodes the bytes itself); the int8 one must stay within the configured accuracy
+tolerance and be much smaller. Converting costs tens of seconds each, so the module converts
+once and asserts everything on that.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import config as config_lib
+from tests.trainer.conftest import IMAGE_SIZE
+from trainer import export, features, preprocessing, tflite
+
+
+@pytest.fixture(scope="module")
+def converted(trained, transformed_digits):
+    output = transformed_digits.tf_transform_output
+    calibration, _ = tflite.read_transformed(transformed_digits.train_files[0], output)
+    images, labels = tflite.read_transformed(transformed_digits.eval_files[0], output)
+    classifier = tflite.load_classifier(trained.serving_model_dir)
+    float_accuracy, conversions = tflite.convert_and_compare(
+        classifier, tflite.CONVERSIONS, calibration, images, labels
+    )
+    return float_accuracy, {conversion.kind: conversion for conversion in conversions}
+
+
+@pytest.fixture(scope="module")
+def eval_image_bytes(digits_subset):
+    """The PNG files of the eval split transformed_digits made (every sixth, sorted)."""
+    return [path.read_bytes() for path in sorted(digits_subset.rglob("*.png"))[::6]]
+
+
+@pytest.mark.parametrize("kind, atol", [(tflite.FLOAT32, 1e-4), (tflite.DYNAMIC_RANGE, 0.05)])
+def test_float_conversions_classify_image_bytes_like_serving_default(
+    trained, transformed_digits, converted, eval_image_bytes, kind, atol
+):
+    serve = tf.saved_model.load(trained.serving_model_dir).signatures[export.SERVING_DEFAULT]
+    served = serve(image_bytes=tf.constant(eval_image_bytes))
+    expected = served["classes"].numpy()[:, 0]
+    class_names = np.array(
+        transformed_digits.tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
+    )
+    decoded = preprocessing.decode_and_resize(tf.constant(eval_image_bytes), IMAGE_SIZE)
+    probabilities = tflite.TFLiteClassifier(converted[1][kind].content).predict(decoded.numpy())
+    predicted = class_names[np.argmax(probabilities, axis=1)]
+    assert len(predicted) == 30
+    assert np.mean(predicted == expected) >= 0.99
+    # The session's model is trained for two epochs only, so also compare the scores: a
+    # conversion that changed the function would show here even where classes agree.
+    np.testing.assert_allclose(probabilities, served["probabilities"].numpy(), atol=atol)
+
+
+def test_int8_accuracy_drop_is_within_the_configured_tolerance(converted):
+    float_accuracy, conversions = converted
+    int8 = conversions[tflite.INT8]
+    assert int8.accuracy_drop == pytest.approx(float_accuracy - int8.accuracy)
+    assert int8.accuracy_drop <= config_lib.TfliteConfig().max_accuracy_drop
+    assert tflite.TFLiteClassifier(int8.content).input_dtype == "uint8"
+    assert len(int8.content) <= 0.4 * len(conversions[tflite.FLOAT32].content)
+
+
+def test_bundle_is_published_atomically_and_old_versions_are_removed(
+    converted, transformed_digits, tmp_path
+):
+    float_accuracy, conversions = converted
+    bundle = str(tmp_path / "bundle")
+    class_names = transformed_digits.tf_transform_output.vocabulary_by_name(
+        features.LABEL_VOCABULARY
+    )
+    tflite.write_bundle(bundle, list(conversions.values()), class_names, IMAGE_SIZE, 0.5)
+    base = tmp_path / "tflite" / "digits"
+    for version in ("100", "200", "300"):
+        tflite.publish(bundle, str(base), version, keep_versions=2)
+
+    assert sorted(p.name for p in base.iterdir()) == ["200", "300"]
+    pushed = base / "300"
+    assert (pushed / "labels.txt").read_text().split() == [name.decode() for name in class_names]
+    metadata = json.loads((pushed / "metadata.json").read_text())
+    assert metadata["input"]["shape"] == [1, IMAGE_SIZE, IMAGE_SIZE, 3]
+    assert metadata["models"]["int8"]["input_dtype"] == "uint8"
+    for kind, conversion in conversions.items():
+        assert (pushed / conversion.filename).stat().st_size == len(conversion.content)
+        assert metadata["models"][kind]["size_bytes"] == len(conversion.content)

@@ -1,0 +1,259 @@
+"""TFLite conversions of the trained classifier, each measured against the float model.
+
+A TFLite model takes the decoded image, float32 `[1, size, size, 3]` with values in [0, 255]
+(uint8 for the full-integer conversion): decoding and `ParseExample` are not builtin TFLite
+ops, and Select TF ops would bloat every app that embeds the model. The app decodes and
+resizes, as `metadata.json` says; the model normalises internally, like the SavedModel.
+
+Quantisation can cost accuracy, so every conversion is run with the real
+`tf.lite.Interpreter` on the transformed eval split and compared with the Keras classifier
+on the very same pixels: a conversion ships only when its accuracy drop is within the
+configured tolerance. The full-integer conversion is calibrated on transformed training
+images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+
+from pipeline.config import TFLITE_CONVERSIONS as CONVERSIONS
+from trainer import features
+
+FLOAT32, DYNAMIC_RANGE, INT8 = CONVERSIONS
+
+LABELS_FILE = "labels.txt"
+METADATA_FILE = "metadata.json"
+CALIBRATION_IMAGES = 100
+"""Representative training images for the int8 calibration; more adds time, not accuracy."""
+
+IMAGE = features.transformed_name(features.IMAGE_KEY)
+LABEL = features.transformed_name(features.LABEL_KEY)
+
+
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """One converted model and how it compares with the float classifier on the eval split."""
+
+    kind: str
+    content: bytes
+    accuracy: float
+    agreement: float
+    """Fraction of eval images on which it predicts the same class as the float classifier."""
+    accuracy_drop: float
+
+    @property
+    def filename(self) -> str:
+        return f"model_{self.kind}.tflite"
+
+
+def load_classifier(saved_model_dir: str) -> tf.keras.Model:
+    """The Keras classifier inside the exported SavedModel (its input: transformed images)."""
+    return tf.keras.models.load_model(saved_model_dir, compile=False)
+
+
+def read_transformed(
+    file_pattern: str, tf_transform_output: tft.TFTransformOutput, limit: int = 0
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Transformed images `[n, size, size, 3]` and integer labels `[n]` from gzipped TFRecords."""
+    spec = tf_transform_output.transformed_feature_spec()
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if limit:
+        dataset = dataset.take(limit)
+    images, labels = [], []
+    for batch in dataset.batch(64).map(lambda x: tf.io.parse_example(x, spec)):
+        images.append(batch[IMAGE].numpy())
+        labels.append(np.reshape(batch[LABEL].numpy(), [-1]))
+    if not images:
+        raise ValueError(f"{file_pattern}: no transformed examples found")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def convert(classifier: tf.keras.Model, kind: str, calibration: np.ndarray) -> bytes:
+    """The classifier as a TFLite flatbuffer taking one decoded image.
+
+    `calibration`: transformed training images, which also give the input size.
+    """
+    size = int(calibration.shape[1])
+
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+    def classify(image):
+        return {"probabilities": classifier({IMAGE: image}, training=False)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [classify.get_concrete_function()], classifier
+    )
+    if kind in (DYNAMIC_RANGE, INT8):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == INT8:
+
+        def representative():
+            for image in calibration[:CALIBRATION_IMAGES]:
+                yield [image[np.newaxis].astype(np.float32)]
+
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+    elif kind not in (FLOAT32, DYNAMIC_RANGE):
+        raise ValueError(f"TFLite conversion {kind!r}: expected one of {', '.join(CONVERSIONS)}")
+    return converter.convert()
+
+
+class TFLiteClassifier:
+    """`tf.lite.Interpreter` around a converted model: float images in, probabilities out."""
+
+    def __init__(self, content: bytes):
+        self._interpreter = tf.lite.Interpreter(model_content=content)
+        self._interpreter.allocate_tensors()
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+
+    @property
+    def input_dtype(self) -> str:
+        return np.dtype(self._input["dtype"]).name
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Images `[n, size, size, 3]` in [0, 255] -> probabilities `[n, classes]`."""
+        return np.concatenate([self._one(image[np.newaxis]) for image in images])
+
+    def _one(self, image: np.ndarray) -> np.ndarray:
+        dtype = self._input["dtype"]
+        if dtype != np.float32:
+            scale, zero_point = self._input["quantization"]
+            limits = np.iinfo(dtype)
+            image = np.clip(np.round(image / scale + zero_point), limits.min, limits.max)
+        self._interpreter.set_tensor(self._input["index"], image.astype(dtype))
+        self._interpreter.invoke()
+        output = self._interpreter.get_tensor(self._output["index"])
+        if output.dtype != np.float32:
+            scale, zero_point = self._output["quantization"]
+            output = (output.astype(np.float32) - zero_point) * scale
+        return output
+
+
+def convert_and_compare(
+    classifier: tf.keras.Model,
+    kinds: Sequence[str],
+    calibration: np.ndarray,
+    eval_images: np.ndarray,
+    eval_labels: np.ndarray,
+) -> Tuple[float, List[Conversion]]:
+    """The float classifier's eval accuracy, and each conversion measured against it."""
+    reference = np.argmax(classifier.predict(eval_images, batch_size=32, verbose=0), axis=1)
+    float_accuracy = float(np.mean(reference == eval_labels))
+    logging.info(
+        "TFLite: float SavedModel accuracy %.4f on %d eval images", float_accuracy, len(eval_labels)
+    )
+    conversions = []
+    for kind in kinds:
+        started = time.monotonic()
+        content = convert(classifier, kind, calibration)
+        predicted = np.argmax(TFLiteClassifier(content).predict(eval_images), axis=1)
+        accuracy = float(np.mean(predicted == eval_labels))
+        conversion = Conversion(
+            kind=kind,
+            content=content,
+            accuracy=accuracy,
+            agreement=float(np.mean(predicted == reference)),
+            accuracy_drop=float_accuracy - accuracy,
+        )
+        logging.info(
+            "TFLite %s: %.2f MB, accuracy %.4f (drop %.4f), agrees with the float model on "
+            "%.1f%% of images, converted and evaluated in %.0f s",
+            kind,
+            len(content) / 1e6,
+            accuracy,
+            conversion.accuracy_drop,
+            100 * conversion.agreement,
+            time.monotonic() - started,
+        )
+        conversions.append(conversion)
+    return float_accuracy, conversions
+
+
+def write_bundle(
+    directory: str,
+    conversions: Sequence[Conversion],
+    class_names: Sequence[str | bytes],
+    image_size: int,
+    float_accuracy: float,
+) -> None:
+    """The models, `labels.txt` (in output order) and `metadata.json` into `directory`."""
+    tf.io.gfile.makedirs(directory)
+    for conversion in conversions:
+        with tf.io.gfile.GFile(os.path.join(directory, conversion.filename), "wb") as f:
+            f.write(conversion.content)
+    with tf.io.gfile.GFile(os.path.join(directory, LABELS_FILE), "w") as f:
+        f.write("".join(f"{_text(name)}\n" for name in class_names))
+    with tf.io.gfile.GFile(os.path.join(directory, METADATA_FILE), "w") as f:
+        f.write(json.dumps(bundle_metadata(conversions, image_size, float_accuracy), indent=2))
+
+
+def _text(name: str | bytes) -> str:
+    return name.decode() if isinstance(name, bytes) else name
+
+
+def bundle_metadata(
+    conversions: Sequence[Conversion], image_size: int, float_accuracy: float
+) -> Dict:
+    """What an app needs to feed the model and read its output."""
+    return {
+        "input": {
+            "name": "image",
+            "shape": [1, image_size, image_size, 3],
+            "value_range": [0, 255],
+            "color": "RGB",
+        },
+        "preprocessing": [
+            "decode the image (JPEG, PNG, GIF first frame or BMP) to 3-channel RGB",
+            f"resize to {image_size}x{image_size} (bilinear, antialiased), no crop",
+            "keep pixel values in [0, 255]: the model normalises internally",
+        ],
+        "output": {"name": "probabilities", "classes": LABELS_FILE},
+        "float_model_accuracy": float_accuracy,
+        "models": {
+            conversion.kind: {
+                "file": conversion.filename,
+                "input_dtype": TFLiteClassifier(conversion.content).input_dtype,
+                "size_bytes": len(conversion.content),
+                "accuracy": conversion.accuracy,
+                "accuracy_drop": conversion.accuracy_drop,
+                "agreement_with_float_model": conversion.agreement,
+            }
+            for conversion in conversions
+        },
+    }
+
+
+def publish(bundle_dir: str, base_directory: str, version: str, keep_versions: int) -> str:
+    """Copies the bundle to `<base_directory>/<version>/` atomically; keeps the newest versions.
+
+    The copy goes to a hidden sibling first and is renamed into place, so a reader never
+    sees a half-written version. Versions are whole numbers (TFX's UNIX timestamps); only
+    the newest `keep_versions` stay (0 keeps them all).
+    """
+    destination = os.path.join(base_directory, version)
+    staging = os.path.join(base_directory, f".{version}.partial")
+    tf.io.gfile.makedirs(staging)
+    for name in tf.io.gfile.listdir(bundle_dir):
+        tf.io.gfile.copy(
+            os.path.join(bundle_dir, name), os.path.join(staging, name), overwrite=True
+        )
+    tf.io.gfile.rename(staging, destination)
+    if keep_versions:
+        versions = sorted(
+            (name.rstrip("/") for name in tf.io.gfile.listdir(base_directory)),
+            key=lambda name: int(name) if name.isdigit() else -1,
+        )
+        for old in [name for name in versions if name.isdigit()][:-keep_versions]:
+            tf.io.gfile.rmtree(os.path.join(base_directory, old))
+    return destination
