@@ -104,7 +104,7 @@ def summarize(config: PipelineConfig) -> RunSummary:
     nodes = metadata.node_runs(store, config.pipeline_name, run_id)
     examples = nodes[dag.EXAMPLE_GEN].output("examples")
     ingestion = read_summary(examples.uri)
-    had_baseline = _had_baseline(config, store, runs)
+    had_baseline = _had_baseline(nodes)
     return RunSummary(
         run_id=run_id,
         examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
@@ -181,13 +181,9 @@ def _tflite_text(result: Dict | None) -> str:
     )
 
 
-def _had_baseline(config: PipelineConfig, store, run_ids: List[str]) -> bool:
-    """Whether an earlier run blessed a model, which the latest run was then compared with."""
-    if config.evaluation.baseline == "none":
-        return False
-    return any(
-        _blessed(metadata.node_runs(store, config.pipeline_name, run_id)) for run_id in run_ids[:-1]
-    )
+def _had_baseline(nodes: Dict[str, metadata.NodeRun]) -> bool:
+    """Whether the Evaluator was given a baseline model (ML Metadata records its inputs)."""
+    return dag.EVALUATOR in nodes and "baseline_model" in nodes[dag.EVALUATOR].inputs
 
 
 def _split_names(artifact: metadata_store_pb2.Artifact) -> list:

@@ -118,3 +118,13 @@ def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs,
         predict.load(str(pushed / "model_float32.tflite")), [image], top_k=3
     )
     assert sorted(predictions[0].classes) == ["0", "1", "2"] and not predictions[0].error
+
+
+def test_second_run_is_compared_with_the_blessed_baseline(runs):
+    config, _, _, second = runs
+    assert dag.EVALUATOR in second and second[dag.EVALUATOR].state == "complete"
+    assert "baseline_model" in second[dag.EVALUATOR].inputs
+    latest = summary.summarize(config)
+    assert latest.first_run is False
+    assert "judged on the absolute bounds alone" not in latest.as_text()
+    assert 0.5 <= latest.macro_f1 <= 1  # the candidate's plots, keyed by model name
