@@ -195,13 +195,6 @@ class AugmentationConfig:
             value = getattr(self, name)
             _require(0 <= value < 1, f"augmentation.{name}", "a fraction in [0, 1)", value)
 
-    @property
-    def enabled(self) -> bool:
-        return self.flip != "none" or any(
-            getattr(self, name) > 0
-            for name in ("rotation", "zoom", "translation", "brightness", "contrast", "crop")
-        )
-
 
 @dataclasses.dataclass(frozen=True)
 class FineTuningConfig:

@@ -167,10 +167,6 @@ def schedule(
     )
 
 
-def _name_equals(name: str) -> dict:
-    return {"operation": "EQUALS", "key": "display_name", "stringValue": name}
-
-
 def _read_token(token_file: str) -> str | None:
     if not token_file:
         return None

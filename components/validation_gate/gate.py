@@ -19,7 +19,6 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 STOP = "stop"
 WARN = "warn"
-MODES = (STOP, WARN)
 
 _SHOWN_VALUES = 12
 
