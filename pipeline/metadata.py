@@ -21,17 +21,13 @@ _STATES = {
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
 
-_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
-_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
-
 
 @dataclasses.dataclass(frozen=True)
 class NodeRun:
-    """One component's execution in one pipeline run, with its artifacts by key."""
+    """One component's execution in one pipeline run."""
 
     node_id: str
     state: str
-    inputs: Dict[str, List[metadata_store_pb2.Artifact]]
     outputs: Dict[str, List[metadata_store_pb2.Artifact]]
 
     def output(self, key: str) -> metadata_store_pb2.Artifact:
@@ -78,22 +74,20 @@ def node_runs(
         ]
         if not node_contexts:
             continue
-        events = store.get_events_by_execution_ids([execution.id])
-        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
-        inputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
         outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+        events = [
+            event
+            for event in store.get_events_by_execution_ids([execution.id])
+            if event.type
+            in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+        ]
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for event in events:
-            if event.type in _INPUT_EVENTS:
-                side = inputs
-            elif event.type in _OUTPUT_EVENTS:
-                side = outputs
-            else:
-                continue
             key = event.path.steps[0].key if event.path.steps else ""
-            side.setdefault(key, []).append(artifacts[event.artifact_id])
+            outputs.setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_contexts[0].name[len(prefix) :]
         result[node_id] = NodeRun(
-            node_id, _STATES.get(execution.last_known_state, "unknown"), inputs, outputs
+            node_id, _STATES.get(execution.last_known_state, "unknown"), outputs
         )
     return result
 

@@ -16,6 +16,7 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_model_analysis.slicer import slicer_lib
+from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.utils import io_utils
 
 from components.image_example_gen.executor import REPORT_DIR, read_summary
@@ -105,6 +106,7 @@ def summarize(config: PipelineConfig) -> RunSummary:
     examples = nodes[dag.EXAMPLE_GEN].output("examples")
     ingestion = read_summary(examples.uri)
     had_baseline = _had_baseline(nodes)
+    evaluation = _candidate_evaluation(nodes, had_baseline)
     return RunSummary(
         run_id=run_id,
         examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
@@ -118,25 +120,32 @@ def summarize(config: PipelineConfig) -> RunSummary:
             nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),
         ),
         weights=config.trainer.weights,
-        eval_accuracy=_accuracy(nodes, dag.EVALUATOR),
+        eval_accuracy=_accuracy(evaluation),
         blessed=_blessed(nodes),
         blessing_failures=_blessing_failures(nodes),
         pushed_to=_pushed_to(nodes),
         ingestion_report=os.path.join(examples.uri, REPORT_DIR),
-        macro_f1=_macro_f1(nodes, had_baseline),
+        macro_f1=_macro_f1(evaluation),
         tflite=_tflite(nodes),
         first_run=not had_baseline,
     )
 
 
-def _macro_f1(nodes: Dict[str, metadata.NodeRun], had_baseline: bool) -> float | None:
-    """With a baseline, the Evaluator stores plots per model, the new one as "candidate"."""
+def _candidate_evaluation(
+    nodes: Dict[str, metadata.NodeRun], had_baseline: bool
+) -> tfma.EvalResult | None:
+    """With a baseline, TFMA stores metrics and plots per model, the new one as "candidate"."""
     if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
         return None
-    result = tfma.load_eval_result(
+    return tfma.load_eval_result(
         nodes[dag.EVALUATOR].output("evaluation").uri,
         model_name="candidate" if had_baseline else None,
     )
+
+
+def _macro_f1(result: tfma.EvalResult | None) -> float | None:
+    if result is None:
+        return None
     for slice_key, plots in result.plots:
         if not slice_key and CONFUSION_PLOT in plots[""][""]:
             return macro_f1(plots[""][""][CONFUSION_PLOT]["matrices"][0]["entries"])
@@ -182,8 +191,18 @@ def _tflite_text(result: Dict | None) -> str:
 
 
 def _had_baseline(nodes: Dict[str, metadata.NodeRun]) -> bool:
-    """Whether the Evaluator was given a baseline model (ML Metadata records its inputs)."""
-    return dag.EVALUATOR in nodes and "baseline_model" in nodes[dag.EVALUATOR].inputs
+    """Whether TFMA compared the candidate with a baseline, from the EvalConfig it ran with.
+
+    (Not from the Evaluator's input events in ML Metadata: when the Trainer's output is
+    cached, the candidate and the baseline are one artifact, and only one input event is
+    kept for it, under either key.)
+    """
+    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
+        return False
+    eval_config, *_ = eval_config_writer.load_eval_run(
+        nodes[dag.EVALUATOR].output("evaluation").uri
+    )
+    return eval_config is not None and any(spec.is_baseline for spec in eval_config.model_specs)
 
 
 def _split_names(artifact: metadata_store_pb2.Artifact) -> list:
@@ -212,10 +231,9 @@ def _anomalies(
     return [finding.as_text() for finding in findings]
 
 
-def _accuracy(nodes: Dict[str, metadata.NodeRun], node_id: str) -> float | None:
-    if node_id not in nodes or "evaluation" not in nodes[node_id].outputs:
+def _accuracy(result: tfma.EvalResult | None) -> float | None:
+    if result is None:
         return None
-    result = tfma.load_eval_result(nodes[node_id].output("evaluation").uri)
     for slice_key, metrics in result.slicing_metrics:
         if not slice_key:
             return metrics[""][""][ACCURACY_METRIC]["doubleValue"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_model_analysis.writers import eval_config_writer
 
 from pipeline import config as config_lib
 from pipeline import local_runner, metadata, predict, summary
@@ -121,9 +122,13 @@ def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs,
 
 
 def test_second_run_is_compared_with_the_blessed_baseline(runs):
-    config, _, _, second = runs
+    config, first, _, second = runs
     assert dag.EVALUATOR in second and second[dag.EVALUATOR].state == "complete"
-    assert "baseline_model" in second[dag.EVALUATOR].inputs
+    _, _, _, models = eval_config_writer.load_eval_run(
+        second[dag.EVALUATOR].output("evaluation").uri
+    )
+    first_model = first[dag.TRAINER].output("model").uri
+    assert Path(models["baseline"]).parent == Path(first_model)
     latest = summary.summarize(config)
     assert latest.first_run is False
     assert "judged on the absolute bounds alone" not in latest.as_text()
