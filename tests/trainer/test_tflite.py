@@ -50,8 +50,8 @@ def test_float_conversions_classify_image_bytes_like_serving_default(
     predicted = class_names[np.argmax(probabilities, axis=1)]
     assert len(predicted) == 30
     assert np.mean(predicted == expected) >= 0.99
-    # The session's model is trained for two epochs only, so also compare the scores: a
-    # conversion that changed the function would show here even where classes agree.
+    # Also compare the scores: a conversion that changed the function would show here even
+    # where the classes agree.
     np.testing.assert_allclose(probabilities, served["probabilities"].numpy(), atol=atol)
 
 
