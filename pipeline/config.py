@@ -400,9 +400,9 @@ class EvaluationConfig:
 class ServingConfig:
     """Where a blessed model is pushed: `<output_dir>/serving/<model_name>/<version>/`.
 
-    `keep_versions` is how many TFLite versions stay in `<output_dir>/tflite/<model_name>/`,
-    newest first; 0 keeps them all. The SavedModel location is written by TFX's Pusher,
-    which keeps every version (pruning it is not implemented yet).
+    `keep_versions` is how many versions stay, newest first, both there and in
+    `<output_dir>/tflite/<model_name>/`; 0 keeps them all. Each version appears whole
+    (staged, then renamed into place: components/publish.py).
     """
 
     model_name: str = "image_classifier"

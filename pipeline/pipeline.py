@@ -25,6 +25,7 @@ from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
+from components.serving_pusher.component import ServingPusher
 from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
 from components.validation_gate.previous_span import PreviousSpanStrategy
@@ -196,12 +197,11 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
 
-    pusher = tfx.components.Pusher(
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)
-        ),
+        base_directory=config.serving_dir,
+        keep_versions=config.serving.keep_versions,
     ).with_id(PUSHER)
 
     tflite_pusher = (

@@ -232,28 +232,3 @@ def bundle_metadata(
             for conversion in conversions
         },
     }
-
-
-def publish(bundle_dir: str, base_directory: str, version: str, keep_versions: int) -> str:
-    """Copies the bundle to `<base_directory>/<version>/` atomically; keeps the newest versions.
-
-    The copy goes to a hidden sibling first and is renamed into place, so a reader never
-    sees a half-written version. Versions are whole numbers (TFX's UNIX timestamps); only
-    the newest `keep_versions` stay (0 keeps them all).
-    """
-    destination = os.path.join(base_directory, version)
-    staging = os.path.join(base_directory, f".{version}.partial")
-    tf.io.gfile.makedirs(staging)
-    for name in tf.io.gfile.listdir(bundle_dir):
-        tf.io.gfile.copy(
-            os.path.join(bundle_dir, name), os.path.join(staging, name), overwrite=True
-        )
-    tf.io.gfile.rename(staging, destination)
-    if keep_versions:
-        versions = sorted(
-            (name.rstrip("/") for name in tf.io.gfile.listdir(base_directory)),
-            key=lambda name: int(name) if name.isdigit() else -1,
-        )
-        for old in [name for name in versions if name.isdigit()][:-keep_versions]:
-            tf.io.gfile.rmtree(os.path.join(base_directory, old))
-    return destination

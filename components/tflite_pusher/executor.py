@@ -7,7 +7,6 @@ locations sort the same way.
 
 import json
 import os
-import time
 from typing import Any, Dict, List
 
 from absl import logging
@@ -16,6 +15,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from components import publish
 from components.tflite_pusher import push
 
 MODEL_KEY = "model"
@@ -44,7 +44,7 @@ class Executor(base_executor.BaseExecutor):
             return
         examples = input_dict[TRANSFORMED_EXAMPLES_KEY]
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
-        version = str(int(time.time()))
+        version = publish.next_version(exec_properties[BASE_DIRECTORY_KEY])
         result = push.convert_and_push(
             saved_model_dir=path_utils.serving_model_path(model.uri),
             transform_graph_dir=artifact_utils.get_single_uri(input_dict[TRANSFORM_GRAPH_KEY]),

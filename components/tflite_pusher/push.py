@@ -13,6 +13,7 @@ from typing import Dict, List, Sequence
 import tensorflow_transform as tft
 from absl import logging
 
+from components import publish
 from trainer import features, tflite
 
 
@@ -63,7 +64,7 @@ def convert_and_push(
     if passed:
         staged = f"{bundle_dir}-shipped"
         tflite.write_bundle(staged, passed, class_names, image_size, float_accuracy)
-        destination = tflite.publish(staged, base_directory, version, keep_versions)
+        destination = publish.publish(staged, base_directory, version, keep_versions)
         logging.info("TFLite: shipped %s to %s", ", ".join(c.kind for c in passed), destination)
     return PushResult(
         float_accuracy=float_accuracy,

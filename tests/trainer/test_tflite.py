@@ -64,25 +64,20 @@ def test_int8_accuracy_drop_is_within_the_configured_tolerance(converted):
     assert len(int8.content) <= 0.4 * len(conversions[tflite.FLOAT32].content)
 
 
-def test_bundle_is_published_atomically_and_old_versions_are_removed(
+def test_bundle_holds_every_model_the_labels_and_what_an_app_needs(
     converted, transformed_digits, tmp_path
 ):
     float_accuracy, conversions = converted
-    bundle = str(tmp_path / "bundle")
+    bundle = tmp_path / "bundle"
     class_names = transformed_digits.tf_transform_output.vocabulary_by_name(
         features.LABEL_VOCABULARY
     )
-    tflite.write_bundle(bundle, list(conversions.values()), class_names, IMAGE_SIZE, 0.5)
-    base = tmp_path / "tflite" / "digits"
-    for version in ("100", "200", "300"):
-        tflite.publish(bundle, str(base), version, keep_versions=2)
+    tflite.write_bundle(str(bundle), list(conversions.values()), class_names, IMAGE_SIZE, 0.5)
 
-    assert sorted(p.name for p in base.iterdir()) == ["200", "300"]
-    pushed = base / "300"
-    assert (pushed / "labels.txt").read_text().split() == [name.decode() for name in class_names]
-    metadata = json.loads((pushed / "metadata.json").read_text())
+    assert (bundle / "labels.txt").read_text().split() == [name.decode() for name in class_names]
+    metadata = json.loads((bundle / "metadata.json").read_text())
     assert metadata["input"]["shape"] == [1, IMAGE_SIZE, IMAGE_SIZE, 3]
     assert metadata["models"]["int8"]["input_dtype"] == "uint8"
     for kind, conversion in conversions.items():
-        assert (pushed / conversion.filename).stat().st_size == len(conversion.content)
+        assert (bundle / conversion.filename).stat().st_size == len(conversion.content)
         assert metadata["models"][kind]["size_bytes"] == len(conversion.content)

@@ -1,0 +1,1 @@
+"""ServingPusher: TFX's Pusher, publishing each version atomically and keeping the newest K."""

@@ -1,0 +1,55 @@
+"""ServingPusher's executor: TFX's blessing check and bookkeeping, our versioned publish.
+
+TFX's Pusher executor copies the SavedModel file by file into `<base>/<version>/` (a
+server polling at the wrong moment loads half a model) and keeps every version forever.
+This one reuses its blessing check, model path and `pushed_*` properties, and publishes
+through components.publish: staged, renamed into place, old versions pruned.
+"""
+
+import json
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from components import publish
+
+KEEP_VERSIONS = "keep_versions"
+"""Key in the Pusher's custom_config: how many versions stay (0 keeps them all)."""
+
+
+class Executor(tfx_pusher.Executor):
+    def Do(  # noqa: N802 - TFX API
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            return
+        model_path = self.GetModelPath(input_dict)
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        base_directory = destination.filesystem.base_directory
+        if not base_directory:
+            raise ValueError("ServingPusher: push_destination.filesystem.base_directory is empty")
+        custom_config = json.loads(
+            exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null"
+        )
+        keep_versions = int((custom_config or {}).get(KEEP_VERSIONS, 0))
+        version = publish.next_version(base_directory)
+        serving_path = publish.publish(model_path, base_directory, version, keep_versions)
+        logging.info("Model version %s published to %s", version, serving_path)
+        io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as TFX's Pusher
+        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
