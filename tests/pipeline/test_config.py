@@ -1,8 +1,10 @@
 """Config loading: strict keys and types, overrides, one-line errors that name the key."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import config as config_lib
 
@@ -23,6 +25,21 @@ def test_demo_config_loads_with_absolute_paths():
     assert Path(config.data.root).is_absolute()
     assert Path(config.output_dir).is_absolute()
     assert config.serving_dir.endswith("serving/digits")
+
+
+def keys(value, prefix=""):
+    """Every leaf key of a nested mapping, dotted (mapping-valued settings count as leaves)."""
+    if not isinstance(value, dict) or prefix.endswith(("max_drift", "components")):
+        return {prefix}
+    return set().union(*(keys(v, f"{prefix}.{k}" if prefix else k) for k, v in value.items()))
+
+
+def test_template_loads_and_lists_every_key():
+    path = REPO / "configs" / "template.yaml"
+    config = config_lib.load_config(path)
+    listed = keys(yaml.safe_load(path.read_text()))
+    assert listed == keys(dataclasses.asdict(config))
+    assert config.trainer.weights == "imagenet"
 
 
 def test_unknown_key_names_the_key_and_the_file(tmp_path):
