@@ -121,18 +121,22 @@ DRIFT_FEATURES = ("label", "format")
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
-    """What happens when ExampleValidator finds anomalies or a new span drifts.
+    """What happens when ExampleValidator finds anomalies, a new span drifts, or splits skew.
 
     `on_anomalies: stop` ends the run before Transform and training, listing the anomalies;
     `warn` logs them and goes on. `max_drift` limits, per categorical feature, the
     L-infinity distance between the new span's value distribution and the previous
-    span's (the largest change in any one value's share, 0 to 1); leave a feature out to
-    not check it.
+    span's (the largest change in any one value's share, 0 to 1); `max_skew` limits the
+    same distance between the train and the eval split of a run (a manifest's split column
+    that puts most of one class in eval, say). Leave a feature out to not check it.
     """
 
     on_anomalies: str = "stop"
     max_drift: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: {"label": 0.3, "format": 0.5}
+    )
+    max_skew: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: {"label": 0.2, "format": 0.3}
     )
 
     def validate(self) -> None:
@@ -140,16 +144,21 @@ class ValidationConfig:
             raise ConfigError(
                 f"validation.on_anomalies: expected stop or warn, got {self.on_anomalies!r}"
             )
-        for feature, limit in self.max_drift.items():
-            if feature not in DRIFT_FEATURES:
-                raise ConfigError(
-                    f"validation.max_drift.{feature}: drift can be limited on "
-                    f"{', '.join(DRIFT_FEATURES)} only"
-                )
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit <= 1:
-                raise ConfigError(
-                    f"validation.max_drift.{feature}: expected a number in (0, 1], got {limit!r}"
-                )
+        for name, limits in (("max_drift", self.max_drift), ("max_skew", self.max_skew)):
+            for feature, limit in limits.items():
+                if feature not in DRIFT_FEATURES:
+                    raise ConfigError(
+                        f"validation.{name}.{feature}: expected one of "
+                        f"{', '.join(DRIFT_FEATURES)} (categorical features)"
+                    )
+                if (
+                    isinstance(limit, bool)
+                    or not isinstance(limit, (int, float))
+                    or not 0 < limit <= 1
+                ):
+                    raise ConfigError(
+                        f"validation.{name}.{feature}: expected a number in (0, 1], got {limit!r}"
+                    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,13 +212,17 @@ class FineTuningConfig:
     Phase 1 trains the head for `head_epochs` with the backbone frozen. Phase 2 unfreezes the
     top `unfreeze_blocks` blocks of the backbone (when > 0; else the top `unfreeze_fraction`
     of its blocks) and trains on at `learning_rate`, with BatchNormalization layers kept
-    frozen so their pretrained statistics survive small batches.
+    frozen so their pretrained statistics survive small batches. `layer_decay` < 1 gives
+    differential learning rates in phase 2, lower for deeper layers: the head trains at
+    `learning_rate`, the top unfrozen block at `learning_rate * layer_decay`, the next one
+    down at `learning_rate * layer_decay**2`, and so on (1: one rate for all).
     """
 
     head_epochs: int = 3
     unfreeze_blocks: int = 0
     unfreeze_fraction: float = 0.25
     learning_rate: float = 1e-4
+    layer_decay: float = 1.0
 
     def validate(self) -> None:
         _require(
@@ -232,6 +245,12 @@ class FineTuningConfig:
             "trainer.fine_tuning.learning_rate",
             "a value between 0 and 1",
             self.learning_rate,
+        )
+        _require(
+            0 < self.layer_decay <= 1,
+            "trainer.fine_tuning.layer_decay",
+            "a factor in (0, 1]",
+            self.layer_decay,
         )
 
 
@@ -371,12 +390,16 @@ class EvaluationConfig:
     DAG, so only `min_accuracy` gates the push: the open-source Kubeflow Pipelines backend
     rejects resolver tasks ("resolver executors not implemented"), while LocalDagRunner and
     Vertex AI Pipelines run them. `top_k` is the k of the reported top-k accuracy (not gated).
+    `size_buckets` are the edges, in pixels of the shorter side of the original image, of
+    the size slices (the default gives <64, 64-255, 256-1023 and >=1024); empty: no size
+    slices.
     """
 
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.01
     baseline: str = "latest_blessed"
     top_k: int = 3
+    size_buckets: Sequence[int] = (64, 256, 1024)
 
     def validate(self) -> None:
         if self.baseline not in BASELINES:
@@ -394,6 +417,13 @@ class EvaluationConfig:
                 f"got {self.max_accuracy_drop}"
             )
         _require(self.top_k >= 1, "evaluation.top_k", "a whole number >= 1", self.top_k)
+        edges = list(self.size_buckets)
+        _require(
+            all(edge > 0 for edge in edges) and edges == sorted(set(edges)),
+            "evaluation.size_buckets",
+            "increasing whole numbers of pixels, e.g. [64, 256, 1024]",
+            edges,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

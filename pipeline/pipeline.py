@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import List, Sequence
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -146,6 +147,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         schema=curated_schema.outputs["schema"],
         on_anomalies=config.validation.on_anomalies,
         max_drift=config.validation.max_drift,
+        max_skew=config.validation.max_skew,
     ).with_id(VALIDATION_GATE)
 
     transform = tfx.components.Transform(
@@ -310,13 +312,21 @@ def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.C
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
     """TFMA: accuracy gated on the overall slice, absolutely and against the baseline.
 
-    Also reported, not gated: top-k accuracy, the example count, and the multi-class
-    confusion matrix (per-class precision and recall come from it; accuracy on a `label`
-    slice is that class's recall). Thresholds sit in `per_slice_thresholds` on the overall
-    slice: a plain threshold would apply to every slice, and a weak class would then block
-    the blessing by itself. With no baseline yet (the first run) TFMA skips the change
-    threshold, so the absolute bound alone decides. `tf_generic` is much faster than
-    `tf_keras` with tf_keras models (DESIGN.md).
+    Also reported, not gated: top-k accuracy, the example count, the multi-class confusion
+    matrix (per-class precision and recall come from it; accuracy on a `label` slice is that
+    class's recall), and calibration of the top-1 score (binarised on the first-ranked class,
+    TFMA's sub key `k:1`: the label is "the top class is right", the prediction its score;
+    `calibration` is the mean score over the accuracy, 1 when confidence matches accuracy,
+    with its reliability plot). (`top_k_list` would not do: it keeps every class and sets
+    the others to -inf.)
+    Slices: overall, per true class, per original format, and per size bucket (a SQL slice
+    on the shorter side of the original image, `size_bucket`).
+
+    Thresholds sit in `per_slice_thresholds` on the overall slice: a plain threshold would
+    apply to every slice, and a weak class would then block the blessing by itself. With no
+    baseline yet (the first run) TFMA skips the change threshold, so the absolute bound
+    alone decides. `tf_generic` is much faster than `tf_keras` with tf_keras models
+    (DESIGN.md).
     """
     overall = tfma.SlicingSpec()
     accuracy_threshold = tfma.MetricThreshold(
@@ -339,7 +349,11 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                 model_type=tfma.TF_GENERIC,
             )
         ],
-        slicing_specs=[overall, *(tfma.SlicingSpec(feature_keys=[k]) for k in SLICE_FEATURES)],
+        slicing_specs=[
+            overall,
+            *(tfma.SlicingSpec(feature_keys=[k]) for k in SLICE_FEATURES),
+            *_size_slices(config.evaluation.size_buckets),
+        ],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
@@ -358,6 +372,34 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                     tfma.MetricConfig(class_name="ExampleCount"),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
                 ],
-            )
+            ),
+            tfma.MetricsSpec(
+                metrics=[
+                    tfma.MetricConfig(class_name="Calibration"),
+                    tfma.MetricConfig(class_name="CalibrationPlot"),
+                ],
+                binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
+            ),
         ],
     )
+
+
+SIZE_BUCKET = "size_bucket"
+"""The slice column of the size slices."""
+
+
+def _size_slices(edges: Sequence[int]) -> List[tfma.SlicingSpec]:
+    """One SQL slice over raw `height` and `width`: the bucket of the shorter side."""
+    if not edges:
+        return []
+    shorter = f"LEAST({features.HEIGHT_KEY}, {features.WIDTH_KEY})"
+    cases = [f"WHEN {shorter} < {edges[0]} THEN '<{edges[0]}'"]
+    cases += [
+        f"WHEN {shorter} < {high} THEN '{low}-{high - 1}'"
+        for low, high in zip(edges, edges[1:], strict=False)
+    ]
+    sql = (
+        f"SELECT STRUCT(CASE {' '.join(cases)} ELSE '>={edges[-1]}' END AS {SIZE_BUCKET}) "
+        f"FROM example.{features.HEIGHT_KEY}, example.{features.WIDTH_KEY}"
+    )
+    return [tfma.SlicingSpec(slice_keys_sql=sql)]

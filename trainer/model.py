@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List
+from typing import Dict, List
 
 import tensorflow as tf
 from absl import logging
@@ -136,6 +136,20 @@ def blocks(backbone: tf.keras.Model) -> List[List[tf.keras.layers.Layer]]:
 def freeze_backbone(classifier: tf.keras.Model) -> None:
     """Phase 1: only the head trains."""
     backbone_of(classifier).trainable = False
+
+
+def block_rate_factors(classifier: tf.keras.Model, count: int, decay: float) -> Dict[str, float]:
+    """Learning-rate factors of the top `count` blocks' variables: decay**k for the k-th
+    block from the top (k = 1 for the top block), by variable name; the head is left out
+    (it keeps the full rate)."""
+    groups = blocks(backbone_of(classifier))
+    unfrozen = groups[len(groups) - count :] if count else []
+    return {
+        variable.name: decay**depth
+        for depth, group in enumerate(reversed(unfrozen), start=1)
+        for layer in group
+        for variable in layer.trainable_weights
+    }
 
 
 def unfreeze_top(classifier: tf.keras.Model, count: int) -> None:

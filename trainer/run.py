@@ -69,9 +69,19 @@ def unfreeze_count(classifier: tf.keras.Model, fine_tuning: Dict[str, Any]) -> i
     return round(total * fine_tuning["unfreeze_fraction"])
 
 
-def compile_model(classifier: tf.keras.Model, learning_rate: float, jit_compile: bool) -> None:
+def compile_model(
+    classifier: tf.keras.Model,
+    learning_rate: float,
+    jit_compile: bool,
+    rate_factors: Dict[str, float] | None = None,
+) -> None:
+    """Adam, or with `rate_factors` (variable name -> factor) differential learning rates."""
     classifier.compile(
-        optimizer=tf.keras.optimizers.Adam(learning_rate),
+        optimizer=(
+            schedule.LayerwiseAdam(learning_rate, rate_factors)
+            if rate_factors
+            else tf.keras.optimizers.Adam(learning_rate)
+        ),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(),
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=jit_compile,
@@ -101,14 +111,24 @@ def train(
         phases.append((head_epochs, epochs, config["fine_tuning"]["learning_rate"], 0))
     for index, (start, stop, base_rate, warmup) in enumerate(phases):
         last = index == len(phases) - 1
+        rate_factors = None
         if config["weights"] != "none":
             if index == 0:
                 model.freeze_backbone(classifier)
                 logging.info("Phase 1: head only, backbone frozen, epochs %d-%d", start + 1, stop)
             else:
-                model.unfreeze_top(classifier, unfreeze_count(classifier, config["fine_tuning"]))
-                logging.info("Phase 2: fine-tuning, epochs %d-%d", start + 1, stop)
-        compile_model(classifier, base_rate, config["jit_compile"])
+                count = unfreeze_count(classifier, config["fine_tuning"])
+                model.unfreeze_top(classifier, count)
+                decay = config["fine_tuning"]["layer_decay"]
+                logging.info(
+                    "Phase 2: fine-tuning, epochs %d-%d, %s",
+                    start + 1,
+                    stop,
+                    f"learning rate x{decay} per block down" if decay < 1 else "one learning rate",
+                )
+                if decay < 1:
+                    rate_factors = model.block_rate_factors(classifier, count, decay)
+        compile_model(classifier, base_rate, config["jit_compile"], rate_factors)
         phase_callbacks = list(callbacks)
         phase_callbacks.append(
             tf.keras.callbacks.LearningRateScheduler(

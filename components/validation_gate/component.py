@@ -19,6 +19,7 @@ from components.validation_gate.executor import (
     ANOMALIES_KEY,
     BASELINE_STATISTICS_KEY,
     MAX_DRIFT_KEY,
+    MAX_SKEW_KEY,
     MODE_KEY,
     SCHEMA_KEY,
     STATISTICS_KEY,
@@ -26,11 +27,13 @@ from components.validation_gate.executor import (
 
 
 class ValidationGateSpec(ComponentSpec):
-    """ExampleValidator's anomalies, the new span's statistics, the previous span's (optional)."""
+    """ExampleValidator's anomalies, the run's statistics (both splits, for skew), the previous
+    span's (optional, for drift)."""
 
     PARAMETERS = {
         MODE_KEY: ExecutionParameter(type=str),
         MAX_DRIFT_KEY: ExecutionParameter(type=str),
+        MAX_SKEW_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {
         ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
@@ -56,6 +59,7 @@ class ValidationGate(base_component.BaseComponent):
         schema: types.BaseChannel,
         on_anomalies: str,
         max_drift: Mapping[str, float],
+        max_skew: Mapping[str, float],
         baseline_statistics: types.BaseChannel | None = None,
     ):
         super().__init__(
@@ -67,6 +71,7 @@ class ValidationGate(base_component.BaseComponent):
                     SCHEMA_KEY: schema,
                     MODE_KEY: on_anomalies,
                     MAX_DRIFT_KEY: json.dumps(dict(sorted(max_drift.items()))),
+                    MAX_SKEW_KEY: json.dumps(dict(sorted(max_skew.items()))),
                 }
             )
         )

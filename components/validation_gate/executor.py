@@ -25,6 +25,7 @@ BASELINE_STATISTICS_KEY = "baseline_statistics"
 SCHEMA_KEY = "schema"
 MODE_KEY = "on_anomalies"
 MAX_DRIFT_KEY = "max_drift"
+MAX_SKEW_KEY = "max_skew"
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 """Where ExampleValidator writes each split's anomalies (Split-<name>/SchemaDiff.pb)."""
@@ -66,9 +67,10 @@ class Executor(base_executor.BaseExecutor):
         anomalies_artifact = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
         anomalies = load_anomalies(anomalies_artifact.uri, anomalies_artifact.split_names)
         findings = gate.schema_findings(anomalies, schema)
+        current = _load_statistics(input_dict[STATISTICS_KEY])
+        findings += gate.skew_findings(current, schema, json.loads(exec_properties[MAX_SKEW_KEY]))
         baseline = _load_statistics(input_dict.get(BASELINE_STATISTICS_KEY, []))
         if baseline:
-            current = _load_statistics(input_dict[STATISTICS_KEY])
             max_drift = json.loads(exec_properties[MAX_DRIFT_KEY])
             findings += gate.drift_findings(current, baseline, schema, max_drift)
         else:

@@ -1,11 +1,11 @@
-"""The validation gate's logic, without TFX: anomalies in plain words, and drift between spans.
+"""The validation gate's logic, without TFX: anomalies in plain words, drift and skew.
 
 ExampleValidator records anomalies but never stops a run: Transform and the Trainer would
 go on to train on data with a class nobody reviewed. The gate turns the anomalies into
 findings a person can act on (feature, what was expected, what was found), adds drift of
-the new span against the previous one beyond the configured limits (TFDV's L-infinity
-comparator on categorical features), and either stops the run with all of them in one
-block or, when the config says so, only warns.
+the new span against the previous one and skew between the train and eval splits beyond
+the configured limits (TFDV's L-infinity comparators on categorical features), and either
+stops the run with all of them in one block or, when the config says so, only warns.
 """
 
 from __future__ import annotations
@@ -90,21 +90,58 @@ def drift_findings(
     `max_drift` maps a categorical feature to the largest L-infinity distance allowed
     between its value distributions (the largest change in any one value's share).
     """
-    with_limits = copy.deepcopy(schema)
-    for feature_name, limit in max_drift.items():
-        comparator = tfdv.get_feature(with_limits, feature_name).drift_comparator
-        comparator.infinity_norm.threshold = limit
+    with_limits = _with_limits(schema, max_drift, "drift_comparator")
     findings = []
     for split in sorted(set(current) & set(previous)):
         result = tfdv.validate_statistics(
             current[split], with_limits, previous_statistics=previous[split]
         )
-        for feature, info in sorted(result.anomaly_info.items()):
-            for reason in info.reason:
-                if reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH:
-                    limit = max_drift[feature]
-                    expected = f"a distribution within L-infinity {limit:g} of the previous span"
-                    findings.append(Finding(split, feature, expected, reason.description.strip()))
+        findings += _over_limit(result, split, max_drift, "the previous span")
+    return findings
+
+
+def skew_findings(
+    statistics: Mapping[str, statistics_pb2.DatasetFeatureStatisticsList],
+    schema: schema_pb2.Schema,
+    max_skew: Mapping[str, float],
+    train_split: str = "train",
+    eval_split: str = "eval",
+) -> List[Finding]:
+    """Skew between the train and the eval split of one run, beyond `max_skew`.
+
+    The eval split stands in for what the model will be judged on: TFDV's skew comparator
+    (L-infinity, as for drift) between the two splits' value distributions.
+    """
+    if not max_skew or not {train_split, eval_split} <= set(statistics):
+        return []
+    result = tfdv.validate_statistics(
+        statistics[train_split],
+        _with_limits(schema, max_skew, "skew_comparator"),
+        serving_statistics=statistics[eval_split],
+    )
+    return _over_limit(result, f"{train_split}/{eval_split}", max_skew, f"the {eval_split} split")
+
+
+def _with_limits(
+    schema: schema_pb2.Schema, limits: Mapping[str, float], comparator: str
+) -> schema_pb2.Schema:
+    with_limits = copy.deepcopy(schema)
+    for feature_name, limit in limits.items():
+        getattr(
+            tfdv.get_feature(with_limits, feature_name), comparator
+        ).infinity_norm.threshold = limit
+    return with_limits
+
+
+def _over_limit(
+    result: anomalies_pb2.Anomalies, where: str, limits: Mapping[str, float], other: str
+) -> List[Finding]:
+    findings = []
+    for feature, info in sorted(result.anomaly_info.items()):
+        for reason in info.reason:
+            if reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH:
+                expected = f"a distribution within L-infinity {limits[feature]:g} of {other}"
+                findings.append(Finding(where, feature, expected, reason.description.strip()))
     return findings
 
 

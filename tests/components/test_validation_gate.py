@@ -1,4 +1,4 @@
-"""The gate's logic on real TFDV statistics: plain-words findings, drift, stop or warn."""
+"""The gate's logic on real TFDV statistics: plain-words findings, drift, skew, stop or warn."""
 
 from types import SimpleNamespace
 
@@ -49,6 +49,20 @@ def test_drift_beyond_the_limit_is_a_finding_and_within_it_is_not():
     assert findings[0].expected == "a distribution within L-infinity 0.3 of the previous span"
     assert "0.4" in findings[0].found
     assert gate.drift_findings(drifted, previous, SCHEMA, {"label": 0.5}) == []
+
+
+def test_skew_between_train_and_eval_beyond_the_limit_is_a_finding():
+    splits = {
+        "train": statistics(["cat"] * 8 + ["dog"] * 2, [10] * 10),
+        "eval": statistics(["cat"] * 2 + ["dog"] * 3, [10] * 5),
+    }
+    findings = gate.skew_findings(splits, SCHEMA, {"label": 0.3})
+    assert [(f.split, f.feature) for f in findings] == [("train/eval", "label")]
+    assert findings[0].expected == "a distribution within L-infinity 0.3 of the eval split"
+    assert "0.4" in findings[0].found
+    assert gate.skew_findings(splits, SCHEMA, {"label": 0.5}) == []
+    assert gate.skew_findings(splits, SCHEMA, {}) == []
+    assert gate.skew_findings({"train": splits["train"]}, SCHEMA, {"label": 0.3}) == []
 
 
 def test_stop_raises_with_every_finding_and_warn_returns_them():

@@ -29,7 +29,7 @@ def test_demo_config_loads_with_absolute_paths():
 
 def keys(value, prefix=""):
     """Every leaf key of a nested mapping, dotted (mapping-valued settings count as leaves)."""
-    if not isinstance(value, dict) or prefix.endswith(("max_drift", "components")):
+    if not isinstance(value, dict) or prefix.endswith(("max_drift", "max_skew", "components")):
         return {prefix}
     return set().union(*(keys(v, f"{prefix}.{k}" if prefix else k) for k, v in value.items()))
 
@@ -66,6 +66,10 @@ def test_unknown_top_level_key(tmp_path):
         ("trainer:\n  learning_rate: true\n", "trainer.learning_rate: expected a number"),
         ("trainer:\n  backbone: ResNet50\n", "trainer.backbone: expected one of EfficientNetB0"),
         ("evaluation:\n  min_accuracy: 1.5\n", "evaluation.min_accuracy"),
+        (
+            "evaluation:\n  size_buckets: [256, 64]\n",
+            "evaluation.size_buckets: expected increasing",
+        ),
         ("data:\n  split: {train: 8, test: 2}\n", "data.split"),
         ("preprocessing:\n  image_size: 4\n", "preprocessing.image_size"),
         ("beam_pipeline_args: --runner=DirectRunner\n", "beam_pipeline_args: expected a list"),
@@ -174,6 +178,7 @@ def test_component_settings_are_strict(tmp_path):
         ("data:\n  max_quarantine_fraction: 2\n", "data.max_quarantine_fraction"),
         ("validation:\n  on_anomalies: ignore\n", "validation.on_anomalies: expected stop or warn"),
         ("validation:\n  max_drift: {source: 0.1}\n", "validation.max_drift.source"),
+        ("validation:\n  max_skew: {label: 2}\n", "validation.max_skew.label: expected a number"),
         ("validation:\n  max_drift: {label: 0}\n", "validation.max_drift.label: expected a number"),
         ("validation:\n  max_drift: {label: high}\n", "validation.max_drift.label"),
     ],

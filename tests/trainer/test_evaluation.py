@@ -13,9 +13,14 @@ from pipeline import config as config_lib
 from pipeline import pipeline as dag
 
 
-def example(path) -> bytes:
+def example(path, side: int) -> bytes:
+    """A raw Example as ImageExampleGen writes it; `side` stands in for the decoded size."""
+
     def feature(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    def number(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
 
     return tf.train.Example(
         features=tf.train.Features(
@@ -23,6 +28,8 @@ def example(path) -> bytes:
                 "image": feature(path.read_bytes()),
                 "label": feature(path.parent.name.encode()),
                 "format": feature(b"png"),
+                "height": number(side),
+                "width": number(side + 10),
             }
         )
     ).SerializeToString()
@@ -31,9 +38,11 @@ def example(path) -> bytes:
 def test_eval_config_computes_every_metric_slice_and_plot(trained, digits_subset, tmp_path):
     data = tmp_path / "eval.tfrecord"
     with tf.io.TFRecordWriter(str(data)) as writer:
-        for path in sorted(digits_subset.rglob("*.png"))[::6]:
-            writer.write(example(path))
-    config = config_lib.config_from_dict({"evaluation": {"min_accuracy": 1.0, "top_k": 2}})
+        for index, path in enumerate(sorted(digits_subset.rglob("*.png"))[::6]):
+            writer.write(example(path, side=20 if index % 3 else 100))  # 20 small, 10 large
+    config = config_lib.config_from_dict(
+        {"evaluation": {"min_accuracy": 1.0, "top_k": 2, "size_buckets": [32, 64]}}
+    )
     eval_config = dag.eval_config(config)
 
     result = tfma.run_model_analysis(
@@ -55,9 +64,24 @@ def test_eval_config_computes_every_metric_slice_and_plot(trained, digits_subset
         >= overall["sparse_categorical_accuracy"]["doubleValue"]
     )
     columns = sorted(column for key in metrics for column, _ in key)
-    assert columns == ["format", "label", "label", "label"]
+    assert columns == ["format", "label", "label", "label", "size_bucket", "size_bucket"]
+    sizes = {
+        key[0][1]: value["example_count"]["doubleValue"]
+        for key, value in metrics.items()
+        if key and key[0][0] == "size_bucket"
+    }
+    assert sizes == {"<32": 20, ">=64": 10}
+    # Calibration of the top-1 score, binarised on the top class.
+    top_1 = {key: value[""]["k:1"] for key, value in result.slicing_metrics}[()]
+    accuracy = overall["sparse_categorical_accuracy"]["doubleValue"]
+    # calibration = mean top-1 score / accuracy, and a top-1 score of 3 classes is >= 1/3
+    assert 1 / (3 * accuracy) <= top_1["calibration"]["doubleValue"] <= 1 / accuracy
+
     plots = {key: value[""][""] for key, value in result.plots}
     assert "multiClassConfusionMatrixAtThresholds" in plots[()]
+    top_1_plots = {key: value[""]["k:1"] for key, value in result.plots}[()]
+    buckets = top_1_plots["calibrationHistogramBuckets"]["buckets"]
+    assert sum(bucket.get("numWeightedExamples", 0) for bucket in buckets) == 30
     validation = tfma.load_validation_result(str(tmp_path / "evaluation"))
     failed_slices = [v.slice_key for v in validation.metric_validations_per_slice]
     assert len(failed_slices) == 1 and not failed_slices[0].single_slice_keys  # overall only

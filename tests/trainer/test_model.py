@@ -85,3 +85,20 @@ def test_backbone_blocks_cover_every_layer():
     assert groups[0][0].name.startswith("input")
     assert groups[-1][0].name.startswith("top_")
     assert all(group[0].name.startswith("block") for group in groups[1:-1])
+
+
+def test_deeper_unfrozen_blocks_get_smaller_rate_factors():
+    classifier = model.build_model(3, SIZE, "EfficientNetB0", "none", 0.2, 0.9)
+    model.unfreeze_top(classifier, 3)
+    factors = model.block_rate_factors(classifier, 3, decay=0.5)
+
+    backbone = model.backbone_of(classifier)
+    groups = model.blocks(backbone)
+    by_block = [
+        {factors.get(v.name) for layer in group for v in layer.trainable_weights}
+        for group in groups[-4:]
+    ]
+    assert by_block == [set(), {0.125}, {0.25}, {0.5}]  # 4th from the top stays frozen
+    head = [v.name for layer in classifier.layers if layer is not backbone for v in layer.weights]
+    assert head and not set(head) & set(factors)  # the head keeps the full rate
+    assert not any("bn" in name for name in factors)  # BatchNormalization stays frozen

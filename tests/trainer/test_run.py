@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tests.trainer.conftest import IMAGE_SIZE, custom_config
-from trainer import export, model, run
+from trainer import export, model, run, schedule
 from trainer.features import IMAGE_KEY, transformed_name
 
 IMAGE = transformed_name(IMAGE_KEY)
@@ -82,7 +82,9 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
     weights_file = str(tmp_path / "b0.h5")
     source.save_weights(weights_file)
     config = custom_config(
-        weights=weights_file, epochs=2, fine_tuning={"head_epochs": 1, "unfreeze_blocks": 3}
+        weights=weights_file,
+        epochs=2,
+        fine_tuning={"head_epochs": 1, "unfreeze_blocks": 3, "layer_decay": 0.5},
     )
     output = transformed_digits.tf_transform_output
     datasets = [
@@ -102,6 +104,7 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
                 (
                     len(backbone.trainable_weights),
                     float(tf.keras.backend.get_value(self.model.optimizer.learning_rate)),
+                    type(self.model.optimizer),
                 )
             )
 
@@ -112,6 +115,7 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
     assert seen[0][0] == 0  # phase 1: backbone frozen
     assert seen[1][0] > 0  # phase 2: top blocks train
     assert seen[1][1] == pytest.approx(config["fine_tuning"]["learning_rate"])
+    assert seen[1][2] is schedule.LayerwiseAdam  # layer_decay < 1: differential rates
     top = {id(layer) for group in blocks[-3:] for layer in group}
     for layer in backbone.layers:
         if isinstance(layer, tf.keras.layers.BatchNormalization):
