@@ -96,7 +96,7 @@ def drift_findings(
         result = tfdv.validate_statistics(
             current[split], with_limits, previous_statistics=previous[split]
         )
-        findings += _over_limit(result, split, max_drift, "the previous span")
+        findings += _over_limit(result, split, max_drift, "the previous span", "max_drift")
     return findings
 
 
@@ -119,7 +119,9 @@ def skew_findings(
         _with_limits(schema, max_skew, "skew_comparator"),
         serving_statistics=statistics[eval_split],
     )
-    return _over_limit(result, f"{train_split}/{eval_split}", max_skew, f"the {eval_split} split")
+    return _over_limit(
+        result, f"{train_split}/{eval_split}", max_skew, f"the {eval_split} split", "max_skew"
+    )
 
 
 def _with_limits(
@@ -134,13 +136,21 @@ def _with_limits(
 
 
 def _over_limit(
-    result: anomalies_pb2.Anomalies, where: str, limits: Mapping[str, float], other: str
+    result: anomalies_pb2.Anomalies,
+    where: str,
+    limits: Mapping[str, float],
+    other: str,
+    key: str,
 ) -> List[Finding]:
+    """L-infinity findings, each naming the config key that sets the limit."""
     findings = []
     for feature, info in sorted(result.anomaly_info.items()):
         for reason in info.reason:
             if reason.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH:
-                expected = f"a distribution within L-infinity {limits[feature]:g} of {other}"
+                expected = (
+                    f"a distribution within L-infinity {limits[feature]:g} of {other} "
+                    f"(validation.{key}.{feature})"
+                )
                 findings.append(Finding(where, feature, expected, reason.description.strip()))
     return findings
 

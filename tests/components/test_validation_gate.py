@@ -46,7 +46,9 @@ def test_drift_beyond_the_limit_is_a_finding_and_within_it_is_not():
     drifted = {"train": statistics(["cat"] * 9 + ["dog"] * 1, [10] * 10)}
     findings = gate.drift_findings(drifted, previous, SCHEMA, {"label": 0.3})
     assert [(f.split, f.feature) for f in findings] == [("train", "label")]
-    assert findings[0].expected == "a distribution within L-infinity 0.3 of the previous span"
+    assert findings[0].expected == (
+        "a distribution within L-infinity 0.3 of the previous span (validation.max_drift.label)"
+    )
     assert "0.4" in findings[0].found
     assert gate.drift_findings(drifted, previous, SCHEMA, {"label": 0.5}) == []
 
@@ -58,7 +60,9 @@ def test_skew_between_train_and_eval_beyond_the_limit_is_a_finding():
     }
     findings = gate.skew_findings(splits, SCHEMA, {"label": 0.3})
     assert [(f.split, f.feature) for f in findings] == [("train/eval", "label")]
-    assert findings[0].expected == "a distribution within L-infinity 0.3 of the eval split"
+    assert findings[0].expected == (
+        "a distribution within L-infinity 0.3 of the eval split (validation.max_skew.label)"
+    )
     assert "0.4" in findings[0].found
     assert gate.skew_findings(splits, SCHEMA, {"label": 0.5}) == []
     assert gate.skew_findings(splits, SCHEMA, {}) == []
