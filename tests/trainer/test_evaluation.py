@@ -44,6 +44,10 @@ def test_eval_config_computes_every_metric_slice_and_plot(trained, digits_subset
         {"evaluation": {"min_accuracy": 1.0, "top_k": 2, "size_buckets": [32, 64]}}
     )
     eval_config = dag.eval_config(config)
+    # An unreachable bound (the config refuses one above 1): every slice would fail it if
+    # the threshold applied to every slice, so the failures show where it applies.
+    threshold = eval_config.metrics_specs[0].metrics[0].per_slice_thresholds[0].threshold
+    threshold.value_threshold.lower_bound.value = 1.01
 
     result = tfma.run_model_analysis(
         # No baseline: rubber-stamped like the Evaluator's first run, change thresholds skipped.
