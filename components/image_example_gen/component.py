@@ -2,9 +2,10 @@
 
 Inheriting FileBasedExampleGen keeps everything users know from TFX: input_base, the input
 pattern with `{SPAN}` and its driver's span resolution and input fingerprinting for
-caching, the output split config, and Beam pipeline args for scaling out. The spec adds the
-ingestion limits as typed execution parameters, so they are recorded in ML Metadata and a
-change to them re-runs ingestion instead of reusing the cache.
+caching (extended to every file in the tree: driver.py), the output split config, and Beam
+pipeline args for scaling out. The spec adds the ingestion limits as typed execution
+parameters, so they are recorded in ML Metadata and a change to them re-runs ingestion
+instead of reusing the cache.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from components.image_example_gen import executor
+from components.image_example_gen import driver, executor
 
 
 class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -39,6 +40,7 @@ class ImageExampleGen(FileBasedExampleGen):
 
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = driver.Driver
 
     def __init__(
         self,
