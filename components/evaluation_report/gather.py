@@ -112,6 +112,7 @@ class ReportInputs:
 
 
 def gather(inputs: ReportInputs) -> ReportData:
+    """Reads everything the page shows; the candidate's model runs once over the eval split."""
     names = results.models(inputs.evaluation_uri)
     candidate = results.load_result(inputs.evaluation_uri, names.candidate)
     baseline = (

@@ -129,7 +129,7 @@ def save_model(uri: Path, key: str) -> standard_artifacts.Model:
     )
     (serving / "assets").mkdir(exist_ok=True)
     (serving / "assets" / features.LABEL_VOCABULARY).write_text("\n".join(CLASS_NAMES) + "\n")
-    return _artifact(standard_artifacts.Model, uri)
+    return artifact(standard_artifacts.Model, uri)
 
 
 def write_examples(uri: Path, digits_root: Path, all_scans: List[Scan]) -> None:
@@ -203,7 +203,7 @@ def write_training_logs(uri: Path) -> Dict[str, Dict[str, List[float]]]:
 def evaluate(root: Path, examples_uri: Path, candidate, baseline=None) -> Dict[str, Path]:
     """TFX's Evaluator executor with the pipeline's EvalConfig; returns its output URIs."""
     config = config_lib.config_from_dict({"evaluation": {"min_accuracy": MIN_ACCURACY}})
-    examples = _artifact(standard_artifacts.Examples, examples_uri)
+    examples = artifact(standard_artifacts.Examples, examples_uri)
     examples.split_names = artifact_utils.encode_split_names(["eval"])
     outputs = {"evaluation": root / "evaluation", "blessing": root / "blessing"}
     input_dict = {specs.EXAMPLES_KEY: [examples], specs.MODEL_KEY: [candidate]}
@@ -213,19 +213,20 @@ def evaluate(root: Path, examples_uri: Path, candidate, baseline=None) -> Dict[s
         input_dict,
         {
             specs.EVALUATION_KEY: [
-                _artifact(standard_artifacts.ModelEvaluation, outputs["evaluation"])
+                artifact(standard_artifacts.ModelEvaluation, outputs["evaluation"])
             ],
-            specs.BLESSING_KEY: [_artifact(standard_artifacts.ModelBlessing, outputs["blessing"])],
+            specs.BLESSING_KEY: [artifact(standard_artifacts.ModelBlessing, outputs["blessing"])],
         },
         {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(dag.eval_config(config))},
     )
     return outputs
 
 
-def _artifact(artifact_type, uri: Path):
-    artifact = artifact_type()
-    artifact.uri = str(uri)
-    return artifact
+def artifact(artifact_type, uri):
+    """An artifact of `artifact_type` at `uri`, as an orchestrator hands it to an executor."""
+    made = artifact_type()
+    made.uri = str(uri)
+    return made
 
 
 @dataclasses.dataclass(frozen=True)

@@ -174,12 +174,7 @@ def test_what_a_run_may_lack_is_said_rather_than_left_blank(first):
 
 def test_executor_writes_the_report_into_its_artifact(first_run, tmp_path):
     inputs = first_run.inputs
-
-    def artifact(artifact_type, uri):
-        made = artifact_type()
-        made.uri = uri
-        return made
-
+    artifact = evaluated_run.artifact
     statistics = artifact(standard_artifacts.ExampleStatistics, inputs.statistics_uri)
     statistics.split_names = artifact_utils.encode_split_names(list(inputs.statistics_splits))
     output = artifact(EvaluationReportArtifact, str(tmp_path / "report"))
