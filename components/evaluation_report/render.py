@@ -129,19 +129,17 @@ def _comparison(data: ReportData) -> str:
         note = '<p class="note">No baseline on the first run: the candidate alone.</p>'
         return note + "\n" + _table(["metric (overall)", "candidate"], rows)
     base = data.baseline.get(OVERALL, {})
-    rows = []
-    for name in names:
-        change = overall.get(name + DIFF_SUFFIX)
-        if change is None and name in base:
-            change = overall[name] - base[name]
-        rows.append(
-            [
-                _e(name),
-                _value(name, overall[name]),
-                _value(name, base[name]) if name in base else ("na", "–"),
-                _number(change, signed=True) if change is not None else ("na", "–"),
-            ]
-        )
+    rows = [
+        [
+            _e(name),
+            _value(name, overall[name]),
+            _value(name, base[name]) if name in base else ("na", "–"),
+            _number(overall[name + DIFF_SUFFIX], signed=True)
+            if name + DIFF_SUFFIX in overall
+            else ("na", "–"),
+        ]
+        for name in names
+    ]
     return _table(["metric (overall)", "candidate", "baseline", "difference"], rows)
 
 
