@@ -1,5 +1,6 @@
-"""The `image-pipeline` command: run the pipeline, write the demo data, show a run's summary,
-classify images with a pushed model, and compile, submit or schedule it on Kubeflow Pipelines.
+"""The `image-pipeline` command: run the pipeline, write the demo data, show a run's summary
+or its HTML evaluation report, classify images with a pushed model, and compile, submit or
+schedule it on Kubeflow Pipelines.
 
 Mistakes a new user makes (a missing data folder, a typo in the config) end in one line
 that names the problem and the fix, and exit code 2; data that fails validation ends the
@@ -124,6 +125,22 @@ def _summary(args: argparse.Namespace) -> int:
     config = config_lib.load_config(args.config, args.overrides)
     result = summary.summarize(config)
     print(result.as_json() if args.json else result.as_text())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline import report
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    config = config_lib.load_config(args.config, args.overrides)
+    path = os.path.abspath(report.regenerate(config, args.run, args.output_dir))
+    print(path)
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(Path(path).as_uri()):
+            print(f"error: no web browser to open {path} with", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -266,6 +283,17 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     show.set_defaults(handler=_summary)
 
+    report = commands.add_parser(
+        "report", help="write the HTML evaluation report of a run (default: the latest)"
+    )
+    with_config(report)
+    report.add_argument("--run", help="run id (see ML Metadata or the run summary)")
+    report.add_argument(
+        "--output-dir", help="folder for report.html (default: <output_dir>/reports/<run id>)"
+    )
+    report.add_argument("--open", action="store_true", help="open the report in a web browser")
+    report.set_defaults(handler=_report)
+
     def for_kubeflow(command: argparse.ArgumentParser) -> None:
         with_config(command)
         command.add_argument(
@@ -327,9 +355,16 @@ def main(argv: List[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from components.image_example_gen.ingest import IngestError
     from pipeline.predict import PredictError
+    from pipeline.report import ReportError
     from trainer.model import WeightsError
 
-    known_errors: tuple = (config_lib.ConfigError, IngestError, WeightsError, PredictError)
+    known_errors: tuple = (
+        config_lib.ConfigError,
+        IngestError,
+        WeightsError,
+        PredictError,
+        ReportError,
+    )
     if args.command in _KUBEFLOW_COMMANDS:
         try:
             from pipeline.kfp_client import KfpError

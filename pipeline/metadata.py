@@ -7,6 +7,7 @@ did the Evaluator decide?"), and the answers live in ML Metadata, not in log lin
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Dict, List
 
 from ml_metadata import metadata_store
@@ -22,6 +23,10 @@ _STATES = {
 }
 
 
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+_INPUT_EVENTS = (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.DECLARED_INPUT)
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeRun:
     """One component's execution in one pipeline run."""
@@ -29,11 +34,19 @@ class NodeRun:
     node_id: str
     state: str
     outputs: Dict[str, List[metadata_store_pb2.Artifact]]
+    inputs: Dict[str, List[metadata_store_pb2.Artifact]]
+    """What the execution read, by input key (one artifact read under two keys is recorded
+    under one of them only)."""
 
     def output(self, key: str) -> metadata_store_pb2.Artifact:
         """The single artifact published under `key`."""
         (artifact,) = self.outputs[key]
         return artifact
+
+
+def split_names(artifact: metadata_store_pb2.Artifact) -> List[str]:
+    """The splits of an Examples or ExampleStatistics artifact, as TFX records them."""
+    return json.loads(artifact.properties["split_names"].string_value)
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -75,19 +88,20 @@ def node_runs(
         if not node_contexts:
             continue
         outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+        inputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
         events = [
             event
             for event in store.get_events_by_execution_ids([execution.id])
-            if event.type
-            in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+            if event.type in _OUTPUT_EVENTS + _INPUT_EVENTS
         ]
         artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
         for event in events:
             key = event.path.steps[0].key if event.path.steps else ""
-            outputs.setdefault(key, []).append(artifacts[event.artifact_id])
+            target = outputs if event.type in _OUTPUT_EVENTS else inputs
+            target.setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_contexts[0].name[len(prefix) :]
         result[node_id] = NodeRun(
-            node_id, _STATES.get(execution.last_known_state, "unknown"), outputs
+            node_id, _STATES.get(execution.last_known_state, "unknown"), outputs, inputs
         )
     return result
 

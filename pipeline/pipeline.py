@@ -24,6 +24,7 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.dsl.input_resolution import canned_resolver_functions
 
+from components.evaluation_report.component import EvaluationReport
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
 from components.serving_pusher.component import ServingPusher
@@ -50,6 +51,7 @@ TUNER = "Tuner"
 TRAINER = "Trainer"
 BASELINE_RESOLVER = "LatestBlessedModelResolver"
 EVALUATOR = "Evaluator"
+EVALUATION_REPORT = "EvaluationReport"
 PUSHER = "Pusher"
 TFLITE_PUSHER = "TFLitePusher"
 
@@ -68,6 +70,7 @@ NODE_IDS = (
     TRAINER,
     BASELINE_RESOLVER,
     EVALUATOR,
+    EVALUATION_REPORT,
     PUSHER,
     TFLITE_PUSHER,
 )
@@ -75,7 +78,8 @@ NODE_IDS = (
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push
-    (SavedModel, and TFLite conversions that keep their accuracy).
+    (SavedModel, and TFLite conversions that keep their accuracy); the evaluation report is
+    written whether or not the model is blessed.
 
     With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
     validation look at that span (and its drift from the previous one), while Transform,
@@ -199,6 +203,16 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
 
+    evaluation_report = EvaluationReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        examples=training_examples,
+        statistics=statistics_gen.outputs["statistics"],
+        pipeline_name=config.pipeline_name,
+    ).with_id(EVALUATION_REPORT)
+
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
@@ -234,6 +248,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         *([tuner] if tuner else []),
         trainer,
         evaluator,
+        evaluation_report,
         pusher,
         *([tflite_pusher] if tflite_pusher else []),
     ]

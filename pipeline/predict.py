@@ -53,7 +53,8 @@ def load(model_path: str) -> Classify:
 
     def classify(image: bytes) -> Tuple[List[str], List[float]]:
         result = serve(image_bytes=tf.constant([image]))
-        return [c.decode() for c in result["classes"].numpy()[0]], list(result["scores"][0].numpy())
+        classes, scores = result[export.CLASSES], result[export.SCORES]
+        return [c.decode() for c in classes.numpy()[0]], list(scores[0].numpy())
 
     return classify
 

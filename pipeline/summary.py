@@ -12,22 +12,16 @@ import json
 import os
 from typing import Dict, List
 
-import tensorflow_data_validation as tfdv
-import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
-from tensorflow_model_analysis.slicer import slicer_lib
-from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.utils import io_utils
 
+from components.evaluation_report import report, results
 from components.image_example_gen.executor import REPORT_DIR, read_summary
 from components.validation_gate import executor as gate_executor
 from components.validation_gate import gate
 from pipeline import metadata
 from pipeline import pipeline as dag
 from pipeline.config import PipelineConfig
-
-ACCURACY_METRIC = "sparse_categorical_accuracy"
-CONFUSION_PLOT = "multiClassConfusionMatrixAtThresholds"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +46,8 @@ class RunSummary:
     """TFLitePusher's result: shipped and held-back conversions, sizes, accuracies."""
     first_run: bool
     """No baseline existed, so the blessing was judged on the absolute bounds alone."""
+    report: str | None
+    """The EvaluationReport component's HTML page."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -78,11 +74,12 @@ class RunSummary:
             f"  eval accuracy    {accuracy}"
             + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
             f"  blessed          {verdict}",
+            f"  report           {self.report or 'not written'}",
             f"  pushed model     {self.pushed_to or 'not pushed'}",
             f"  tflite           {_tflite_text(self.tflite)}",
         ]
         if self.first_run and self.blessed is not None:
-            lines.insert(-3, "  baseline         none yet: judged on the absolute bounds alone")
+            lines.insert(-4, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
 
     def files_line(self) -> str:
@@ -105,8 +102,10 @@ def summarize(config: PipelineConfig) -> RunSummary:
     nodes = metadata.node_runs(store, config.pipeline_name, run_id)
     examples = nodes[dag.EXAMPLE_GEN].output("examples")
     ingestion = read_summary(examples.uri)
-    had_baseline = _had_baseline(nodes)
-    evaluation = _candidate_evaluation(nodes, had_baseline)
+    evaluation_uri = _evaluation_uri(nodes)
+    names = results.models(evaluation_uri) if evaluation_uri else None
+    evaluation = results.load_result(evaluation_uri, names.candidate) if names else None
+    entries = results.confusion_entries(evaluation) if evaluation else None
     return RunSummary(
         run_id=run_id,
         examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
@@ -120,52 +119,28 @@ def summarize(config: PipelineConfig) -> RunSummary:
             nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),
         ),
         weights=config.trainer.weights,
-        eval_accuracy=_accuracy(evaluation),
+        eval_accuracy=results.accuracy(evaluation) if evaluation else None,
         blessed=_blessed(nodes),
-        blessing_failures=_blessing_failures(nodes),
+        blessing_failures=results.blessing_failures(evaluation_uri) if evaluation_uri else [],
         pushed_to=_pushed_to(nodes),
         ingestion_report=os.path.join(examples.uri, REPORT_DIR),
-        macro_f1=_macro_f1(evaluation),
+        macro_f1=results.macro_f1(entries) if entries else None,
         tflite=_tflite(nodes),
-        first_run=not had_baseline,
+        first_run=not (names and names.had_baseline),
+        report=_report(nodes),
     )
 
 
-def _candidate_evaluation(
-    nodes: Dict[str, metadata.NodeRun], had_baseline: bool
-) -> tfma.EvalResult | None:
-    """With a baseline, TFMA stores metrics and plots per model, the new one as "candidate"."""
+def _evaluation_uri(nodes: Dict[str, metadata.NodeRun]) -> str | None:
     if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
         return None
-    return tfma.load_eval_result(
-        nodes[dag.EVALUATOR].output("evaluation").uri,
-        model_name="candidate" if had_baseline else None,
-    )
+    return nodes[dag.EVALUATOR].output("evaluation").uri
 
 
-def _macro_f1(result: tfma.EvalResult | None) -> float | None:
-    if result is None:
+def _report(nodes: Dict[str, metadata.NodeRun]) -> str | None:
+    if dag.EVALUATION_REPORT not in nodes or "report" not in nodes[dag.EVALUATION_REPORT].outputs:
         return None
-    for slice_key, plots in result.plots:
-        if not slice_key and CONFUSION_PLOT in plots[""][""]:
-            return macro_f1(plots[""][""][CONFUSION_PLOT]["matrices"][0]["entries"])
-    return None
-
-
-def macro_f1(entries: List[Dict]) -> float:
-    """Macro F1 from TFMA's confusion-matrix entries (JSON form: zero fields left out)."""
-    counts: Dict[tuple, float] = {}
-    for entry in entries:
-        key = (entry.get("actualClassId", 0), entry.get("predictedClassId", 0))
-        counts[key] = entry.get("numWeightedExamples", 0.0)
-    classes = {c for pair in counts for c in pair}
-    scores = []
-    for c in sorted(classes):
-        hits = counts.get((c, c), 0.0)
-        predicted = sum(n for (_, p), n in counts.items() if p == c)
-        actual = sum(n for (a, _), n in counts.items() if a == c)
-        scores.append(2 * hits / (predicted + actual) if predicted + actual else 0.0)
-    return sum(scores) / len(scores)
+    return os.path.join(nodes[dag.EVALUATION_REPORT].output("report").uri, report.REPORT_FILE)
 
 
 def _tflite(nodes: Dict[str, metadata.NodeRun]) -> Dict | None:
@@ -190,33 +165,8 @@ def _tflite_text(result: Dict | None) -> str:
     )
 
 
-def _had_baseline(nodes: Dict[str, metadata.NodeRun]) -> bool:
-    """Whether TFMA compared the candidate with a baseline, from the EvalConfig it ran with.
-
-    (Not from the Evaluator's input events in ML Metadata: when the Trainer's output is
-    cached, the candidate and the baseline are one artifact, and only one input event is
-    kept for it, under either key.)
-    """
-    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
-        return False
-    eval_config, *_ = eval_config_writer.load_eval_run(
-        nodes[dag.EVALUATOR].output("evaluation").uri
-    )
-    return eval_config is not None and any(spec.is_baseline for spec in eval_config.model_specs)
-
-
-def _split_names(artifact: metadata_store_pb2.Artifact) -> list:
-    return json.loads(artifact.properties["split_names"].string_value)
-
-
 def _examples_per_split(statistics: metadata_store_pb2.Artifact) -> Dict[str, int]:
-    counts = {}
-    for split in _split_names(statistics):
-        stats = tfdv.load_stats_binary(
-            os.path.join(statistics.uri, f"Split-{split}", "FeatureStats.pb")
-        )
-        counts[split] = stats.datasets[0].num_examples
-    return counts
+    return results.examples_per_split(statistics.uri, metadata.split_names(statistics))
 
 
 def _anomalies(
@@ -231,48 +181,11 @@ def _anomalies(
     return [finding.as_text() for finding in findings]
 
 
-def _accuracy(result: tfma.EvalResult | None) -> float | None:
-    if result is None:
-        return None
-    for slice_key, metrics in result.slicing_metrics:
-        if not slice_key:
-            return metrics[""][""][ACCURACY_METRIC]["doubleValue"]
-    return None
-
-
 def _blessed(nodes: Dict[str, metadata.NodeRun]) -> bool | None:
     if dag.EVALUATOR not in nodes or "blessing" not in nodes[dag.EVALUATOR].outputs:
         return None
     blessing = nodes[dag.EVALUATOR].output("blessing")
     return bool(blessing.custom_properties["blessed"].int_value)
-
-
-def _blessing_failures(nodes: Dict[str, metadata.NodeRun]) -> List[str]:
-    """Each failed threshold in words: metric, slice, bound, and TFMA's message."""
-    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
-        return []
-    validation = tfma.load_validation_result(nodes[dag.EVALUATOR].output("evaluation").uri)
-    failures = []
-    for per_slice in validation.metric_validations_per_slice:
-        slice_name = slicer_lib.stringify_slice_key(
-            slicer_lib.deserialize_slice_key(per_slice.slice_key)
-        )
-        for failure in per_slice.failures:
-            threshold = failure.metric_threshold
-            bound = (
-                f"at least {threshold.value_threshold.lower_bound.value:g}"
-                if threshold.value_threshold.HasField("lower_bound")
-                else "no worse than the baseline"
-            )
-            measured = (
-                f"measured {failure.metric_value.double_value.value:.4f}"
-                if failure.HasField("metric_value")
-                else failure.message
-            )
-            failures.append(
-                f"{failure.metric_key.name} on slice {slice_name}: {measured}, required {bound}"
-            )
-    return failures
 
 
 def _pushed_to(nodes: Dict[str, metadata.NodeRun]) -> str | None:

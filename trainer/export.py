@@ -23,6 +23,8 @@ SERVING_DEFAULT = "serving_default"
 SERVING_EXAMPLES = "serving_examples"
 TRANSFORM_FEATURES = "transform_features"
 PROBABILITIES = "probabilities"
+CLASSES = "classes"
+SCORES = "scores"
 
 _IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
 """Leading bytes of JPEG, PNG, GIF and BMP: the formats `tf.io.decode_image` reads."""
@@ -59,8 +61,8 @@ def export_serving_model(
         probabilities = model({image_key: transformed[image_key]}, training=False)
         best = tf.math.top_k(probabilities, k=int(class_names.shape[0]))
         return {
-            "classes": tf.gather(class_names, best.indices),
-            "scores": best.values,
+            CLASSES: tf.gather(class_names, best.indices),
+            SCORES: best.values,
             PROBABILITIES: probabilities,
         }
 

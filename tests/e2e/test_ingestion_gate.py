@@ -20,7 +20,7 @@ from tfx.orchestration.portable import inputs_utils, runtime_parameter_utils
 from components.image_example_gen import executor
 from components.validation_gate.gate import ValidationGateError
 from pipeline import config as config_lib
-from pipeline import demo_data, local_runner, metadata
+from pipeline import demo_data, local_runner, metadata, report
 from pipeline import pipeline as dag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +89,11 @@ def test_nothing_is_trained_or_pushed(spans, run):
     _, nodes, _ = spans[run]
     assert not set(NOT_TRAINED) & set(nodes)
     assert not Path(spans["config"].serving_dir).exists()
+
+
+def test_a_run_stopped_before_evaluation_has_no_report(spans):
+    with pytest.raises(report.ReportError, match="has no evaluation .Evaluator: did not run."):
+        report.report_inputs(spans["config"], None)
 
 
 def test_only_the_new_span_is_ingested(spans):

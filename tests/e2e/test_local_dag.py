@@ -2,18 +2,22 @@
 
 Three classes x 60 images at 32 px: small enough for CI, real enough that the model must
 learn to be blessed. The pipeline runs twice; the second run must reuse the cached
-ingestion, statistics and Transform rather than execute them again.
+ingestion, statistics and Transform rather than execute them again. The evaluation report
+of each run, the report command and the TFMA notebook are checked on these runs too.
 """
 
 from pathlib import Path
 
+import nbclient
+import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_model_analysis.writers import eval_config_writer
 
+from components.evaluation_report import report
+from pipeline import cli, local_runner, metadata, predict, summary
 from pipeline import config as config_lib
-from pipeline import local_runner, metadata, predict, summary
 from pipeline import pipeline as dag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,3 +137,61 @@ def test_second_run_is_compared_with_the_blessed_baseline(runs):
     assert latest.first_run is False
     assert "judged on the absolute bounds alone" not in latest.as_text()
     assert 0.5 <= latest.macro_f1 <= 1  # the candidate's plots, keyed by model name
+
+
+def test_each_run_has_a_report_that_names_its_verdict(runs):
+    _, first, first_summary, second = runs
+    assert first_summary.report in first_summary.as_text()
+    first_page = Path(first_summary.report).read_text()
+    second_page = Path(second[dag.EVALUATION_REPORT].output("report").uri, report.REPORT_FILE)
+    second_page = second_page.read_text()
+    for page in (first_page, second_page):
+        assert '<section id="verdict" class="verdict pass">\n<h2>Blessed</h2>' in page
+        assert '<table id="confusion-matrix"' in page
+        assert '<svg class="chart"' in page  # training curves from the Trainer's logs
+    assert "judged on the absolute bounds alone" in first_page
+    assert "judged on the absolute bounds alone" not in second_page
+    assert "Compared with the baseline" in second_page
+
+
+def test_report_command_rewrites_the_report_of_any_run(runs, tmp_path, capsys):
+    config, first, first_summary, _ = runs
+    first_id = metadata.run_ids(metadata.open_store(config.metadata_path), "e2e")[0]
+    command = [
+        "report",
+        *("--config", str(REPO / "configs" / "demo.yaml")),
+        *("--set", "pipeline_name=e2e", "--set", f"output_dir={config.output_dir}"),
+    ]
+    assert cli.main([*command, "--run", first_id, "--output-dir", str(tmp_path)]) == 0
+    written = capsys.readouterr().out.strip()
+    assert written == str(tmp_path / report.REPORT_FILE)
+    assert Path(written).read_text() == Path(first_summary.report).read_text()
+    assert cli.main([*command, "--run", "no-such-run"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: --run no-such-run: no such run of pipeline 'e2e'")
+    assert "\n" not in error
+
+
+def test_notebook_shows_the_latest_run_in_tfma_views(runs):
+    config, _, _, _ = runs
+    notebook = nbformat.read(REPO / "notebooks" / "evaluation.ipynb", as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert not any(cell.outputs or cell.execution_count for cell in code)  # stored clean
+    (parameters,) = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    notebook.cells.insert(
+        notebook.cells.index(parameters) + 1,
+        nbformat.v4.new_code_cell(
+            f"CONFIG_FILES = [{str(REPO / 'configs' / 'demo.yaml')!r}]\n"
+            f"OVERRIDES = ['pipeline_name=e2e', 'output_dir={config.output_dir}']"
+        ),
+    )
+    nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}
+    ).execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    printed = "".join(output.get("text", "") for output in outputs)
+    assert "baseline: baseline" in printed  # the latest run was compared with the first
+    widgets = [
+        o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(widgets) == 3  # two slicing-metrics views and the plot

@@ -1,6 +1,8 @@
 """What a new user sees when something is wrong: one line naming the problem, exit code 2."""
 
 import pytest
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import cli
 from tests.components.images import encoded
@@ -76,3 +78,18 @@ def test_unknown_command_is_argparse_usage_error(capsys):
     with pytest.raises(SystemExit) as error:
         cli.main(["train"])
     assert error.value.code == 2
+
+
+def test_report_before_any_run(tmp_path, capsys):
+    path = config_file(tmp_path, tmp_path / "data")
+    code, err = run_cli(capsys, "report", "--config", str(path))
+    assert_one_line_error(code, err, "metadata.sqlite", "no ML Metadata store", "run the pipeline")
+    (tmp_path / "out").mkdir()
+    store = metadata_store_pb2.ConnectionConfig()
+    store.sqlite.filename_uri = str(tmp_path / "out" / "metadata.sqlite")
+    store.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    metadata_store.MetadataStore(store)  # an empty store: another pipeline may share it
+    code, err = run_cli(capsys, "report", "--config", str(path))
+    assert_one_line_error(code, err, "no run of pipeline 't'", "run the pipeline first")

@@ -1,0 +1,77 @@
+"""EvaluationReport's spec: the Evaluator's outputs and what they judged in, one HTML page out.
+
+Its inputs are the evaluation and blessing, the model (to find the most confidently wrong
+eval images), the Trainer's ModelRun (training curves from its TensorBoard logs), the
+Examples the Evaluator read, and StatisticsGen's counts. The output is an artifact of its
+own type, so ML Metadata, the run summary and the CLI find the report of any run.
+"""
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.evaluation_report import executor
+from components.evaluation_report.executor import (
+    BLESSING_KEY,
+    EVALUATION_KEY,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    MODEL_RUN_KEY,
+    PIPELINE_NAME_KEY,
+    REPORT_KEY,
+    STATISTICS_KEY,
+)
+
+
+class EvaluationReportArtifact(types.Artifact):
+    """A folder holding `report.html` (see components/evaluation_report/report.py).
+
+    The type name has a namespace because Kubeflow Pipelines v2 requires `<namespace>.<Name>`
+    for artifact types that are not TFX's own.
+    """
+
+    TYPE_NAME = "image_pipeline.EvaluationReport"
+
+
+class EvaluationReportSpec(ComponentSpec):
+    PARAMETERS = {PIPELINE_NAME_KEY: ExecutionParameter(type=str)}
+    INPUTS = {
+        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+    }
+    OUTPUTS = {REPORT_KEY: ChannelParameter(type=EvaluationReportArtifact)}
+
+
+class EvaluationReport(base_component.BaseComponent):
+    """Writes the HTML evaluation report of a run, blessed or not."""
+
+    SPEC_CLASS = EvaluationReportSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(
+        self,
+        evaluation: types.BaseChannel,
+        blessing: types.BaseChannel,
+        model: types.BaseChannel,
+        model_run: types.BaseChannel,
+        examples: types.BaseChannel,
+        statistics: types.BaseChannel,
+        pipeline_name: str,
+    ):
+        super().__init__(
+            spec=EvaluationReportSpec(
+                evaluation=evaluation,
+                blessing=blessing,
+                model=model,
+                model_run=model_run,
+                examples=examples,
+                statistics=statistics,
+                pipeline_name=pipeline_name,
+                report=types.Channel(type=EvaluationReportArtifact),
+            )
+        )

@@ -1,0 +1,46 @@
+"""EvaluationReport's executor: hands the input artifacts' URIs to `report.write_report`.
+
+It runs whatever the blessing: a rejected model is the one whose report is most needed.
+"""
+
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from components.evaluation_report import report
+from components.evaluation_report.gather import ReportInputs
+
+EVALUATION_KEY = "evaluation"
+BLESSING_KEY = "blessing"
+MODEL_KEY = "model"
+MODEL_RUN_KEY = "model_run"
+EXAMPLES_KEY = "examples"
+STATISTICS_KEY = "statistics"
+REPORT_KEY = "report"
+PIPELINE_NAME_KEY = "pipeline_name"
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(  # noqa: N802 - TFX API
+        self,
+        input_dict: Dict[str, List[types.Artifact]],
+        output_dict: Dict[str, List[types.Artifact]],
+        exec_properties: Dict[str, Any],
+    ) -> None:
+        statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+        inputs = ReportInputs(
+            # Kubeflow's executor context has no run id; the artifact URIs still name the run.
+            title=report.title(exec_properties[PIPELINE_NAME_KEY], self._context.pipeline_run_id),
+            evaluation_uri=artifact_utils.get_single_uri(input_dict[EVALUATION_KEY]),
+            blessing_uri=artifact_utils.get_single_uri(input_dict[BLESSING_KEY]),
+            model_uri=artifact_utils.get_single_uri(input_dict[MODEL_KEY]),
+            model_run_uri=artifact_utils.get_single_uri(input_dict[MODEL_RUN_KEY]),
+            examples_uris=[examples.uri for examples in input_dict[EXAMPLES_KEY]],
+            statistics_uri=statistics.uri,
+            statistics_splits=artifact_utils.decode_split_names(statistics.split_names),
+        )
+        path = report.write_report(inputs, artifact_utils.get_single_uri(output_dict[REPORT_KEY]))
+        logging.info("EvaluationReport: %s", path)
