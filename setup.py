@@ -24,7 +24,7 @@ setup(
         "scikit-learn",
     ],
     extras_require={
-        "dev": ["pytest", "ruff"],
+        "dev": ["pytest", "ruff", "nbclient", "nbformat", "ipykernel"],  # notebook test
         "kubeflow": ["tfx[kfp]==1.16.0"],
     },
     entry_points={"console_scripts": ["image-pipeline=pipeline.cli:main"]},
