@@ -8,7 +8,7 @@ the tolerance are published to the versioned push location; when none is, nothin
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import tensorflow_transform as tft
 from absl import logging
@@ -26,6 +26,19 @@ class PushResult:
     sizes: Dict[str, int]
     accuracies: Dict[str, float]
     destination: str | None
+
+
+def split_by_tolerance(
+    converted: Sequence[tflite.Conversion], max_accuracy_drop: float
+) -> Tuple[List[tflite.Conversion], Dict[str, str]]:
+    """The conversions that may ship, and why each other one may not."""
+    passed = [c for c in converted if c.accuracy_drop <= max_accuracy_drop]
+    held_back = {
+        c.kind: f"accuracy drop {c.accuracy_drop:.4f} > tolerance {max_accuracy_drop:.4f}"
+        for c in converted
+        if c not in passed
+    }
+    return passed, held_back
 
 
 def convert_and_push(
@@ -52,12 +65,7 @@ def convert_and_push(
     class_names = transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
     image_size = int(images.shape[1])
     tflite.write_bundle(bundle_dir, converted, class_names, image_size, float_accuracy)
-    passed = [c for c in converted if c.accuracy_drop <= max_accuracy_drop]
-    held_back = {
-        c.kind: f"accuracy drop {c.accuracy_drop:.4f} > tolerance {max_accuracy_drop:.4f}"
-        for c in converted
-        if c not in passed
-    }
+    passed, held_back = split_by_tolerance(converted, max_accuracy_drop)
     for kind, reason in held_back.items():
         logging.warning("TFLite %s not shipped: %s", kind, reason)
     destination = None
