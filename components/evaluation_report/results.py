@@ -48,7 +48,10 @@ def models(evaluation_uri: str) -> Models:
     cached, the candidate and the baseline are one artifact, and only one input event is
     kept for it, under either key.)
     """
-    eval_config = load_eval_config(evaluation_uri)
+    return _models(load_eval_config(evaluation_uri))
+
+
+def _models(eval_config: tfma.EvalConfig | None) -> Models:
     specs = eval_config.model_specs if eval_config else []
     baseline = next((spec.name for spec in specs if spec.is_baseline), None)
     candidate = next((spec.name for spec in specs if not spec.is_baseline), "")
@@ -173,7 +176,7 @@ def threshold_checks(evaluation_uri: str) -> List[ThresholdCheck]:
     eval_config = load_eval_config(evaluation_uri)
     if eval_config is None:
         return []
-    names = models(evaluation_uri)
+    names = _models(eval_config)
     metrics = sliced_metrics(load_result(evaluation_uri, names.candidate))
     failures = _failures(evaluation_uri)
     configured = metric_specs.metric_thresholds_from_metrics_specs(

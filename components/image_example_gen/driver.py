@@ -21,19 +21,10 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 class TreeFingerprintInputProcessor(input_processor.FileBasedInputProcessor):
     """FileBasedInputProcessor whose fingerprint covers every file below the pattern."""
 
-    def __init__(
-        self,
-        input_base_uri: str,
-        splits: Iterable[example_gen_pb2.Input.Split],
-        range_config: Optional[range_config_pb2.RangeConfig] = None,
-    ):
-        self._split_list = list(splits)
-        super().__init__(input_base_uri, self._split_list, range_config)
-
     def get_input_fingerprint(self, span: int, version: Optional[int]) -> Optional[str]:
         digest = hashlib.sha256()
         count = 0
-        for split in self._split_list:
+        for split in self._splits:
             pattern = self.get_pattern_for_span_version(split.pattern, span, version)
             for matched in sorted(fileio.glob(os.path.join(self._input_base_uri, pattern))):
                 for path in _files_under(matched):
