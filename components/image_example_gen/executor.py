@@ -1,11 +1,14 @@
 """ImageExampleGen's executor: lists the input, reads images in Beam, dedups, writes the report.
 
-The base ExampleGen executor does the TFRecord writing and TFX's span resolution hands us
-the resolved input pattern. This executor adds what a folder of real files needs: a listing
-(class folders or a manifest), a Beam stage that turns each file into an example or a
-report record, a GroupByKey on the content hash that keeps one copy of each image and keeps
-label conflicts out, and an ingestion report stored inside the Examples artifact
-(`ingestion/`), whose counts are set on the artifact in ML Metadata and must reconcile.
+TFX's span resolution hands us the resolved input pattern and its hash split assigns the
+splits. This executor adds what a folder of real files needs: a listing (class folders or a
+manifest), a Beam stage that turns each file into an example or a report record, a
+GroupByKey on the content hash that keeps one copy of each image and keeps label conflicts
+out, and an ingestion report stored inside the Examples artifact (`ingestion/`), whose
+counts are set on the artifact in ML Metadata and must reconcile. It writes the splits
+itself (`records.py`): as GZIP TFRecords, as TFX's readers expect, with the image bytes
+stored rather than compressed a second time, and without TFX's extra shuffle of every
+record before writing (the GroupByKey has already spread them).
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ import apache_beam as beam
 import tensorflow as tf
 from absl import logging
 from tfx import types
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import ingest
+from components.image_example_gen import ingest, records
 
 REPORT_DIR = "ingestion"
 QUARANTINE_FILE = "quarantine.jsonl"
@@ -186,7 +190,7 @@ def _split_index(
     if image.split:
         return names.index(image.split)
     return base_example_gen_executor._PartitionFn(  # noqa: SLF001 - TFX's own hash split
-        image.example, num_partitions, buckets, split_config
+        tf.train.Example.FromString(image.example), num_partitions, buckets, split_config
     )
 
 
@@ -235,11 +239,42 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         output_dict: Dict[str, List[types.Artifact]],
         exec_properties: Dict[str, Any],
     ) -> None:
+        """BaseExampleGenExecutor.Do with this component's record writer, then the report."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
+        examples.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config)
+        )
         report_dir = os.path.join(examples.uri, REPORT_DIR)
-        super().Do(input_dict, output_dict, {**exec_properties, _REPORT_DIR_PROPERTY: report_dir})
+        with self._make_beam_pipeline() as pipeline:
+            splits = self.GenerateExamplesByBeam(
+                pipeline, {**exec_properties, _REPORT_DIR_PROPERTY: report_dir}
+            )
+            for name, split in splits.items():
+                prefix = os.path.join(
+                    artifact_utils.get_split_uri([examples], name), write_split.DEFAULT_FILE_NAME
+                )
+                _ = split | f"WriteSplit[{name}]" >> beam.io.Write(
+                    records.StoredGzipTFRecordSink(prefix)
+                )
+        examples_utils.set_payload_format(
+            examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY]
+        )
+        examples_utils.set_file_format(
+            examples,
+            write_split.to_file_format_str(
+                exec_properties[standard_component_specs.OUTPUT_FILE_FORMAT_KEY]
+            ),
+        )
         # TFX 1.16's ExampleGen driver records span and version as custom properties only,
         # while StatisticsGen (which copies the span to its statistics) and the span
         # resolvers read the artifact properties: set those too, or every span reads as 0.

@@ -109,13 +109,17 @@ class Record:
 
 @dataclasses.dataclass(frozen=True)
 class Ingested:
-    """A file that became an example; `split` is the manifest's split, if it named one."""
+    """A file that became an example; `split` is the manifest's split, if it named one.
+
+    `example` is the serialized tf.train.Example: Beam moves bytes through its shuffles as
+    they are, where a proto would be pickled and parsed again at every stage boundary.
+    """
 
     relative: str
     label: str
     sha256: str
     split: str
-    example: tf.train.Example
+    example: bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,7 +356,7 @@ def read_file(source: SourceFile, limits: Limits = Limits()) -> Union[Ingested, 
             image_format=image_format,
             source=source.relative,
             sha256=sha256,
-        ),
+        ).SerializeToString(),
     )
 
 

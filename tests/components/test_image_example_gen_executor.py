@@ -1,7 +1,11 @@
 """The real ImageExampleGen executor in Beam: splits by content hash, report, reconciliation."""
 
+import gzip
+
 import pytest
 import tensorflow as tf
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
 
 from components.image_example_gen import executor, ingest
 from tests.components.images import encoded
@@ -74,6 +78,21 @@ def test_examples_follow_the_data_contract(ingested):
     assert (example["height"], example["width"], example["format"]) == (8, 8, b"PNG")
     image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
     assert image.shape == (8, 8, 3)
+
+
+def test_splits_are_gzip_tfrecords_with_the_image_bytes_stored(ingested):
+    assert examples_utils.get_file_format(ingested) == "tfrecords_gzip"
+    assert examples_utils.get_payload_format(ingested) == example_gen_pb2.FORMAT_TF_EXAMPLE
+    for split in ("train", "eval"):
+        files = tf.io.gfile.glob(f"{ingested.uri}/Split-{split}/data_tfrecord-*.gz")
+        assert files
+        for path in files:
+            with open(path, "rb") as handle:
+                stored = handle.read()
+            # A GZIP stream of stored deflate blocks: the records plus headers and checksums.
+            assert stored[:2] == b"\x1f\x8b"
+            records = len(gzip.decompress(stored))
+            assert records < len(stored) < 1.01 * records + 64
 
 
 def test_too_much_quarantine_fails_the_run_with_the_reasons(corpus, tmp_path):

@@ -13,7 +13,7 @@ from tests.components import images
 
 
 def feature(example, key):
-    value = example.features.feature[key]
+    value = tf.train.Example.FromString(example).features.feature[key]
     return value.bytes_list.value[0] if value.bytes_list.value else value.int64_list.value[0]
 
 
@@ -133,7 +133,7 @@ def test_unreadable_file_is_quarantined(tmp_path):
 
 
 def ingested(relative, label, sha="a" * 64):
-    return ingest.Ingested(relative, label, sha, "", tf.train.Example())
+    return ingest.Ingested(relative, label, sha, "", b"")
 
 
 def test_duplicates_keep_the_first_path():
