@@ -2,13 +2,14 @@
 
 TFX's span resolution hands us the resolved input pattern and its hash split assigns the
 splits. This executor adds what a folder of real files needs: a listing (class folders or a
-manifest), a Beam stage that turns each file into an example or a report record, a
-GroupByKey on the content hash that keeps one copy of each image and keeps label conflicts
-out, and an ingestion report stored inside the Examples artifact (`ingestion/`), whose
-counts are set on the artifact in ML Metadata and must reconcile. It writes the splits
-itself (`records.py`): as GZIP TFRecords, as TFX's readers expect, with the image bytes
-stored rather than compressed a second time, and without TFX's extra shuffle of every
-record before writing (the GroupByKey has already spread them).
+manifest); a first Beam pass that reads, hashes and checks the header of each file; a
+GroupByKey of the hashes that keeps one copy of each image and keeps label conflicts out;
+a second pass that reads the kept files into examples (the full decode checks and any
+re-encoding); and an ingestion report stored inside the Examples artifact (`ingestion/`),
+whose counts are set on the artifact in ML Metadata and must reconcile. Image bytes are
+never shuffled: only hashes and paths are, so the work per image stays on the worker that
+writes it. The splits are written here (`records.py`): GZIP TFRecords, as TFX's readers
+expect, with the image bytes stored rather than compressed a second time.
 """
 
 from __future__ import annotations
@@ -59,17 +60,17 @@ def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
     return os.path.join(input_base, folder), "" if name == "*" else name
 
 
-class _ReadFile(beam.DoFn):
-    """Reads one file; records of files that are not examples go to a tagged output."""
+class _Identify(beam.DoFn):
+    """First pass over one file; records of files that are not images go to a tagged output."""
 
     def __init__(self, limits: ingest.Limits):
         self._limits = limits
 
     def process(self, source: ingest.SourceFile):
-        result = ingest.read_file(source, self._limits)
+        result = ingest.identify(source, self._limits)
         yield (
             result
-            if isinstance(result, ingest.Ingested)
+            if isinstance(result, ingest.Identified)
             else beam.pvalue.TaggedOutput(_RECORDS, result)
         )
 
@@ -77,12 +78,27 @@ class _ReadFile(beam.DoFn):
 class _Deduplicate(beam.DoFn):
     """One sha256 group: the copy kept, then duplicates and label conflicts as records."""
 
-    def process(self, keyed: Tuple[str, List[ingest.Ingested]]):
+    def process(self, keyed: Tuple[str, List[ingest.Identified]]):
         kept, records = ingest.deduplicate(list(keyed[1]))
         if kept is not None:
             yield kept
         for record in records:
             yield beam.pvalue.TaggedOutput(_RECORDS, record)
+
+
+class _ReadFile(beam.DoFn):
+    """Reads one kept file into an example; a file that fails goes to the tagged output."""
+
+    def __init__(self, limits: ingest.Limits):
+        self._limits = limits
+
+    def process(self, identified: ingest.Identified):
+        result = ingest.read_file(identified.source, self._limits, identified.sha256)
+        yield (
+            result
+            if isinstance(result, ingest.Ingested)
+            else beam.pvalue.TaggedOutput(_RECORDS, result)
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,33 +166,39 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         len(listing.ignored) + len(listing.quarantined),
     )
     limits = ingest.Limits(exec_properties[MIN_SIDE_KEY], exec_properties[MAX_PIXELS_KEY])
-    read = (
+    # Two passes, so that only hashes and paths are shuffled, never image bytes: identify
+    # every file (read, hash, header), keep one file per hash, then read the kept files
+    # again (decode checks, re-encoding, the example) where the writer runs.
+    identified = (
         pipeline
         | "ListFiles" >> beam.Create(listing.files, reshuffle=True)
-        | "ReadFiles" >> beam.ParDo(_ReadFile(limits)).with_outputs(_RECORDS, main="images")
+        | "IdentifyFiles" >> beam.ParDo(_Identify(limits)).with_outputs(_RECORDS, main="files")
     )
     unique = (
-        read.images
-        | "KeyByContent" >> beam.Map(lambda image: (image.sha256, image))
+        identified.files
+        | "KeyByContent" >> beam.Map(lambda file: (file.sha256, file))
         | "GroupByContent" >> beam.GroupByKey()
         | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_RECORDS, main="kept")
     )
+    read = unique.kept | "ReadFiles" >> beam.ParDo(_ReadFile(limits)).with_outputs(
+        _RECORDS, main="images"
+    )
     settled = _Settled(listing.ignored + listing.quarantined, listing.files_seen, listing.classes)
     _ = (
-        (read[_RECORDS], unique[_RECORDS])
+        (identified[_RECORDS], unique[_RECORDS], read[_RECORDS])
         | "AllRecords" >> beam.Flatten()
         | "CollectRecords" >> beam.combiners.ToList()
         | "WriteReport"
         >> beam.Map(
             write_report,
             examples=beam.pvalue.AsSingleton(
-                unique.kept | "CountExamples" >> beam.combiners.Count.Globally()
+                read.images | "CountExamples" >> beam.combiners.Count.Globally()
             ),
             settled=settled,
             report_dir=exec_properties[_REPORT_DIR_PROPERTY],
         )
     )
-    return unique.kept
+    return read.images
 
 
 def _split_index(

@@ -56,6 +56,7 @@ TOO_SMALL = "too small"
 TOO_MANY_PIXELS = "too many pixels"
 OUTSIDE_ROOT = "link outside the input root"
 UNREADABLE = "unreadable"
+CHANGED = "changed during ingestion"
 LABEL_CONFLICT = "label conflict"
 BAD_MANIFEST_ROW = "bad manifest row"
 # Reasons a file is ignored: it never was a training image.
@@ -105,6 +106,22 @@ class Record:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identified:
+    """A file whose header names an image within the limits, and its content hash."""
+
+    source: SourceFile
+    sha256: str
+
+    @property
+    def relative(self) -> str:
+        return self.source.relative
+
+    @property
+    def label(self) -> str:
+        return self.source.label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,29 +337,41 @@ def _jsonl_rows(manifest: Path) -> Iterable[Tuple[int, Union[dict, str]]]:
     return rows
 
 
-def read_file(source: SourceFile, limits: Limits = Limits()) -> Union[Ingested, Record]:
-    """Reads one file into an example, or returns the record of why it is not one."""
+def identify(source: SourceFile, limits: Limits = Limits()) -> Union[Identified, Record]:
+    """First pass: reads and hashes a file and checks its header, without decoding pixels.
+
+    What the dedup needs (the content hash) for every file whose header names an image
+    within the limits, else the record of why the file is not one.
+    """
+    data = _read(source)
+    if isinstance(data, Record):
+        return data
     try:
-        with open(source.path, "rb") as handle:
-            data = handle.read()
-    except OSError as error:
-        return Record(source.relative, UNREADABLE, error.strerror or str(error))
-    if not data:
-        return Record(source.relative, ZERO_BYTE)
+        with Image.open(io.BytesIO(data)) as image:
+            _check_size(image.size, limits)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a report record
+        return _record_of(source, error)
+    return Identified(source, hashlib.sha256(data).hexdigest())
+
+
+def read_file(
+    source: SourceFile, limits: Limits = Limits(), expected_sha256: str = ""
+) -> Union[Ingested, Record]:
+    """Reads one file into an example, or returns the record of why it is not one.
+
+    `expected_sha256`: the hash of the file when it was identified; a file that no longer
+    has it changed during ingestion and is quarantined rather than stored under the old hash.
+    """
+    data = _read(source)
+    if isinstance(data, Record):
+        return data
     sha256 = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and sha256 != expected_sha256:
+        return Record(source.relative, CHANGED, f"sha256 was {expected_sha256}, now {sha256}")
     try:
         image_format, width, height, stored = _checked_image(data, limits)
-    except _RejectedError as rejected:
-        return Record(source.relative, rejected.reason, rejected.detail)
-    except UnidentifiedImageError:
-        if PurePosixPath(source.relative).suffix.lower() in IMAGE_SUFFIXES:
-            return Record(source.relative, NOT_AN_IMAGE, "no image format recognised")
-        return Record(source.relative, NOT_IMAGE_FILE)
-    except Image.DecompressionBombError as error:
-        return Record(source.relative, TOO_MANY_PIXELS, str(error))
-    except (OSError, ValueError, SyntaxError, struct.error, EOFError) as error:
-        reason = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
-        return Record(source.relative, reason, str(error) or type(error).__name__)
+    except Exception as error:  # noqa: BLE001 - every failure becomes a report record
+        return _record_of(source, error)
     return Ingested(
         relative=source.relative,
         label=source.label,
@@ -358,6 +387,31 @@ def read_file(source: SourceFile, limits: Limits = Limits()) -> Union[Ingested, 
             sha256=sha256,
         ).SerializeToString(),
     )
+
+
+def _read(source: SourceFile) -> Union[bytes, Record]:
+    try:
+        with open(source.path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        return Record(source.relative, UNREADABLE, error.strerror or str(error))
+    return data or Record(source.relative, ZERO_BYTE)
+
+
+def _record_of(source: SourceFile, error: Exception) -> Record:
+    """The report record of a file whose image could not be read or broke a limit."""
+    if isinstance(error, _RejectedError):
+        return Record(source.relative, error.reason, error.detail)
+    if isinstance(error, UnidentifiedImageError):
+        if PurePosixPath(source.relative).suffix.lower() in IMAGE_SUFFIXES:
+            return Record(source.relative, NOT_AN_IMAGE, "no image format recognised")
+        return Record(source.relative, NOT_IMAGE_FILE)
+    if isinstance(error, Image.DecompressionBombError):
+        return Record(source.relative, TOO_MANY_PIXELS, str(error))
+    if isinstance(error, (OSError, ValueError, SyntaxError, struct.error, EOFError)):
+        reason = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
+        return Record(source.relative, reason, str(error) or type(error).__name__)
+    raise error
 
 
 class _RejectedError(Exception):
@@ -381,14 +435,7 @@ def _checked_image(data: bytes, limits: Limits) -> Tuple[str, int, int, bytes]:
     with Image.open(io.BytesIO(data)) as image:
         image_format = image.format or "UNKNOWN"
         width, height = image.size
-        if width * height > limits.max_pixels:
-            raise _RejectedError(
-                TOO_MANY_PIXELS, f"{width}x{height} is over data.max_pixels={limits.max_pixels}"
-            )
-        if min(width, height) < limits.min_side:
-            raise _RejectedError(
-                TOO_SMALL, f"{width}x{height} is under data.min_side={limits.min_side}"
-            )
+        _check_size(image.size, limits)
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         if _tensorflow_reads_as_is(image, data) and orientation in (0, 1):
             if image_format in _RE_ENCODE_AS_JPEG:
@@ -399,6 +446,19 @@ def _checked_image(data: bytes, limits: Limits) -> Tuple[str, int, int, bytes]:
         upright = ImageOps.exif_transpose(image)
         width, height = upright.size
         return image_format, width, height, _re_encode(upright, image_format)
+
+
+def _check_size(size: Tuple[int, int], limits: Limits) -> None:
+    """Raises _RejectedError for a header size outside `limits`."""
+    width, height = size
+    if width * height > limits.max_pixels:
+        raise _RejectedError(
+            TOO_MANY_PIXELS, f"{width}x{height} is over data.max_pixels={limits.max_pixels}"
+        )
+    if min(width, height) < limits.min_side:
+        raise _RejectedError(
+            TOO_SMALL, f"{width}x{height} is under data.min_side={limits.min_side}"
+        )
 
 
 def _tensorflow_reads_as_is(image: Image.Image, data: bytes) -> bool:
@@ -435,7 +495,7 @@ def _re_encode(image: Image.Image, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def deduplicate(copies: Sequence[Ingested]) -> Tuple[Ingested | None, List[Record]]:
+def deduplicate(copies: Sequence[Identified]) -> Tuple[Identified | None, List[Record]]:
     """Of files with the same content, keeps the first by path; a label clash keeps none.
 
     Identical content under two labels cannot be right for both, so every copy is

@@ -122,6 +122,54 @@ def test_broken_files_are_quarantined_with_a_reason(tmp_path, name, data, reason
     assert (record.path, record.reason, record.ignored) == (name, reason, False)
 
 
+def identify(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    limits = ingest.Limits(min_side=4, max_pixels=1_000_000)
+    return ingest.identify(ingest.SourceFile(str(path), name, "cat"), limits)
+
+
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("empty.png", b"", ingest.ZERO_BYTE),
+        ("fake.jpg", b"<html>404 not found</html>", ingest.NOT_AN_IMAGE),
+        ("cut.jpg", images.encoded("JPEG", size=(64, 64))[:300], ingest.TRUNCATED),
+        ("tiny.png", images.encoded("PNG", size=(3, 40)), ingest.TOO_SMALL),
+        ("bomb.png", images.png_header_only(4000, 4000), ingest.TOO_MANY_PIXELS),
+    ],
+)
+def test_the_first_pass_settles_what_the_header_shows(tmp_path, name, data, reason):
+    assert identify(tmp_path, name, data).reason == reason
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        images.encoded("PNG", size=(64, 64))[:100],
+        images.corrupted(images.encoded("PNG", size=(64, 64))),
+    ],
+    ids=["cut after the header", "corrupt pixel data"],
+)
+def test_the_first_pass_hashes_what_only_the_decode_finds_broken(tmp_path, data):
+    first = identify(tmp_path, "a.png", data)
+    assert first.sha256 == hashlib.sha256(data).hexdigest()
+    second = ingest.read_file(first.source, SMALL_IMAGES_OK, first.sha256)
+    assert second.reason in (ingest.TRUNCATED, ingest.UNDECODABLE)
+
+
+def test_a_file_changed_after_the_first_pass_is_quarantined(tmp_path):
+    first = identify(tmp_path, "a.png", images.encoded("PNG", seed=1))
+    (tmp_path / "a.png").write_bytes(images.encoded("PNG", seed=2))
+    record = ingest.read_file(first.source, SMALL_IMAGES_OK, first.sha256)
+    assert (record.reason, record.ignored) == (ingest.CHANGED, False)
+    assert first.sha256 in record.detail
+    unchanged = identify(tmp_path, "b.png", images.encoded("PNG", seed=3))
+    assert isinstance(
+        ingest.read_file(unchanged.source, SMALL_IMAGES_OK, unchanged.sha256), ingest.Ingested
+    )
+
+
 def test_a_file_that_never_claimed_to_be_an_image_is_ignored(tmp_path):
     record = read(tmp_path, "notes.txt", b"shot on a sunny day")
     assert (record.reason, record.ignored) == (ingest.NOT_IMAGE_FILE, True)
@@ -132,12 +180,12 @@ def test_unreadable_file_is_quarantined(tmp_path):
     assert ingest.read_file(missing).reason == ingest.UNREADABLE
 
 
-def ingested(relative, label, sha="a" * 64):
-    return ingest.Ingested(relative, label, sha, "", b"")
+def copy_at(relative, label, sha="a" * 64):
+    return ingest.Identified(ingest.SourceFile(f"/data/{relative}", relative, label), sha)
 
 
 def test_duplicates_keep_the_first_path():
-    kept, records = ingest.deduplicate([ingested("cat/b.png", "cat"), ingested("cat/a.png", "cat")])
+    kept, records = ingest.deduplicate([copy_at("cat/b.png", "cat"), copy_at("cat/a.png", "cat")])
     assert kept.relative == "cat/a.png"
     assert [(r.path, r.reason, r.detail) for r in records] == [
         ("cat/b.png", ingest.DUPLICATE, "same as cat/a.png")
@@ -145,7 +193,7 @@ def test_duplicates_keep_the_first_path():
 
 
 def test_same_content_under_two_labels_is_a_conflict_and_kept_out():
-    kept, records = ingest.deduplicate([ingested("cat/a.png", "cat"), ingested("dog/a.png", "dog")])
+    kept, records = ingest.deduplicate([copy_at("cat/a.png", "cat"), copy_at("dog/a.png", "dog")])
     assert kept is None
     assert [(r.path, r.reason) for r in records] == [
         ("cat/a.png", ingest.LABEL_CONFLICT),
