@@ -92,10 +92,15 @@ def _hash_file(path: str) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
+def direct_runner_args(workers: int) -> List[str]:
+    """DirectRunner flags: in-process for one worker, one process per worker for more."""
+    mode = "in_memory" if workers == 1 else "multi_processing"
+    return [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+
+
 def beam_read_and_hash(files: List[Path], workers: int) -> Callable[[], None]:
     """Read and hash inside Beam, spread as the executor spreads its work: Beam's own floor."""
-    mode = "in_memory" if workers == 1 else "multi_processing"
-    options = PipelineOptions([f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"])
+    options = PipelineOptions(direct_runner_args(workers))
 
     def run() -> None:
         with beam.Pipeline(options=options) as pipeline:
@@ -127,8 +132,7 @@ def timed(work: Callable[[], None], repeats: int) -> float:
 
 
 def executor_run(root: Path, scratch: Path, workers: int) -> Callable[[], None]:
-    mode = "in_memory" if workers == 1 else "multi_processing"
-    args = [f"--direct_running_mode={mode}", f"--direct_num_workers={workers}"]
+    args = direct_runner_args(workers)
     runs = iter(range(1_000_000))
 
     def run() -> None:

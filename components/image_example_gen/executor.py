@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import os
 import posixpath
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import apache_beam as beam
 import tensorflow as tf
@@ -60,18 +61,18 @@ def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
     return os.path.join(input_base, folder), "" if name == "*" else name
 
 
-class _Identify(beam.DoFn):
-    """First pass over one file; records of files that are not images go to a tagged output."""
+class _RecordsApart(beam.DoFn):
+    """Applies one step of `ingest` to each element; report records go to a tagged output."""
 
-    def __init__(self, limits: ingest.Limits):
-        self._limits = limits
+    def __init__(self, step: Callable[[Any], Any]):
+        self._step = step
 
-    def process(self, source: ingest.SourceFile):
-        result = ingest.identify(source, self._limits)
+    def process(self, element):
+        result = self._step(element)
         yield (
-            result
-            if isinstance(result, ingest.Identified)
-            else beam.pvalue.TaggedOutput(_RECORDS, result)
+            beam.pvalue.TaggedOutput(_RECORDS, result)
+            if isinstance(result, ingest.Record)
+            else result
         )
 
 
@@ -84,21 +85,6 @@ class _Deduplicate(beam.DoFn):
             yield kept
         for record in records:
             yield beam.pvalue.TaggedOutput(_RECORDS, record)
-
-
-class _ReadFile(beam.DoFn):
-    """Reads one kept file into an example; a file that fails goes to the tagged output."""
-
-    def __init__(self, limits: ingest.Limits):
-        self._limits = limits
-
-    def process(self, identified: ingest.Identified):
-        result = ingest.read_file(identified.source, self._limits, identified.sha256)
-        yield (
-            result
-            if isinstance(result, ingest.Ingested)
-            else beam.pvalue.TaggedOutput(_RECORDS, result)
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +158,10 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
     identified = (
         pipeline
         | "ListFiles" >> beam.Create(listing.files, reshuffle=True)
-        | "IdentifyFiles" >> beam.ParDo(_Identify(limits)).with_outputs(_RECORDS, main="files")
+        | "IdentifyFiles"
+        >> beam.ParDo(
+            _RecordsApart(functools.partial(ingest.identify, limits=limits))
+        ).with_outputs(_RECORDS, main="files")
     )
     unique = (
         identified.files
@@ -180,9 +169,9 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         | "GroupByContent" >> beam.GroupByKey()
         | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_RECORDS, main="kept")
     )
-    read = unique.kept | "ReadFiles" >> beam.ParDo(_ReadFile(limits)).with_outputs(
-        _RECORDS, main="images"
-    )
+    read = unique.kept | "ReadFiles" >> beam.ParDo(
+        _RecordsApart(lambda file: ingest.read_file(file.source, limits, file.sha256))
+    ).with_outputs(_RECORDS, main="images")
     settled = _Settled(listing.ignored + listing.quarantined, listing.files_seen, listing.classes)
     _ = (
         (identified[_RECORDS], unique[_RECORDS], read[_RECORDS])
@@ -263,24 +252,15 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     ) -> None:
         """BaseExampleGenExecutor.Do with this component's record writer, then the report."""
         self._log_startup(input_dict, output_dict, exec_properties)
-        input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
-        )
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
-        )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
-        )
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config)
         )
         report_dir = os.path.join(examples.uri, REPORT_DIR)
         with self._make_beam_pipeline() as pipeline:
             splits = self.GenerateExamplesByBeam(
                 pipeline, {**exec_properties, _REPORT_DIR_PROPERTY: report_dir}
             )
+            examples.split_names = artifact_utils.encode_split_names(list(splits))
             for name, split in splits.items():
                 prefix = os.path.join(
                     artifact_utils.get_split_uri([examples], name), write_split.DEFAULT_FILE_NAME

@@ -349,7 +349,7 @@ def identify(source: SourceFile, limits: Limits = Limits()) -> Union[Identified,
     try:
         with Image.open(io.BytesIO(data)) as image:
             _check_size(image.size, limits)
-    except Exception as error:  # noqa: BLE001 - every failure becomes a report record
+    except _IMAGE_ERRORS as error:
         return _record_of(source, error)
     return Identified(source, hashlib.sha256(data).hexdigest())
 
@@ -370,7 +370,7 @@ def read_file(
         return Record(source.relative, CHANGED, f"sha256 was {expected_sha256}, now {sha256}")
     try:
         image_format, width, height, stored = _checked_image(data, limits)
-    except Exception as error:  # noqa: BLE001 - every failure becomes a report record
+    except _IMAGE_ERRORS as error:
         return _record_of(source, error)
     return Ingested(
         relative=source.relative,
@@ -408,10 +408,8 @@ def _record_of(source: SourceFile, error: Exception) -> Record:
         return Record(source.relative, NOT_IMAGE_FILE)
     if isinstance(error, Image.DecompressionBombError):
         return Record(source.relative, TOO_MANY_PIXELS, str(error))
-    if isinstance(error, (OSError, ValueError, SyntaxError, struct.error, EOFError)):
-        reason = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
-        return Record(source.relative, reason, str(error) or type(error).__name__)
-    raise error
+    reason = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
+    return Record(source.relative, reason, str(error) or type(error).__name__)
 
 
 class _RejectedError(Exception):
@@ -421,6 +419,19 @@ class _RejectedError(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+_IMAGE_ERRORS = (
+    _RejectedError,
+    Image.DecompressionBombError,
+    OSError,  # UnidentifiedImageError, truncated data, decoder errors
+    ValueError,
+    SyntaxError,
+    struct.error,
+    EOFError,
+)
+"""What Pillow and the limits raise for a file that is not a usable image: each becomes a
+report record (`_record_of`); anything else is a bug and fails the run."""
 
 
 def _checked_image(data: bytes, limits: Limits) -> Tuple[str, int, int, bytes]:
