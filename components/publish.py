@@ -23,8 +23,7 @@ def next_version(base_directory: str) -> str:
     Two pushes in one second, or a clock set back, would otherwise reuse a version or put
     the new model below the one a server is already serving.
     """
-    newest = max(_versions(base_directory), default=0)
-    return str(max(int(time.time()), newest + 1))
+    return str(max(int(time.time()), (newest_version(base_directory) or 0) + 1))
 
 
 def publish(source_dir: str, base_directory: str, version: str, keep_versions: int) -> str:
@@ -48,6 +47,12 @@ def publish(source_dir: str, base_directory: str, version: str, keep_versions: i
             logging.info("Removing old version %s/%d", base_directory, old)
             tf.io.gfile.rmtree(os.path.join(base_directory, str(old)))
     return destination
+
+
+def newest_version(base_directory: str) -> int | None:
+    """The highest published version under `base_directory`, or None: hidden staging
+    folders (`.<version>.partial`) are not versions."""
+    return max(_versions(base_directory), default=None)
 
 
 def _versions(base_directory: str) -> list:

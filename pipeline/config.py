@@ -39,6 +39,7 @@ MIXED_PRECISION = ("auto", "on", "off")
 
 
 BASELINES = ("latest_blessed", "none")
+KUBEFLOW_BACKENDS = ("kfp", "vertex")
 
 
 class ConfigError(ValueError):
@@ -386,10 +387,10 @@ class EvaluationConfig:
 
     `min_accuracy` is an absolute bound on the overall slice. `max_accuracy_drop` is how much
     accuracy the candidate may lose against the latest blessed model (ignored on the first
-    run, when there is no baseline). `baseline: none` leaves the baseline resolver out of the
-    DAG, so only `min_accuracy` gates the push: the open-source Kubeflow Pipelines backend
-    rejects resolver tasks ("resolver executors not implemented"), while LocalDagRunner and
-    Vertex AI Pipelines run them. `top_k` is the k of the reported top-k accuracy (not gated).
+    run, when there is no baseline). `baseline: none` leaves the baseline node out of the
+    DAG, so only `min_accuracy` gates the push (pipeline/pipeline.py, `_baseline`: ML
+    Metadata's resolver locally, an ordinary task on Kubeflow). `top_k` is the k of the
+    reported top-k accuracy (not gated).
     `size_buckets` are the edges, in pixels of the shorter side of the original image, of
     the size slices (the default gives <64, 64-255, 256-1023 and >=1024); empty: no size
     slices.
@@ -531,26 +532,49 @@ class ComponentConfig:
 class KubeflowConfig:
     """How `compile`, `submit` and `schedule` reach Kubeflow Pipelines (KFP v2).
 
+    `backend` is `kfp` (open-source Kubeflow Pipelines: the spec runs every task through
+    pipeline/kfp_entrypoint.py, which mends what its launcher hands TFX; submitted with the
+    `kfp` client) or `vertex` (Vertex AI Pipelines: TFX's entrypoint as compiled; submitted
+    as a PipelineJob in `project` and `region`).
     `image` is the pipeline image built from the Dockerfile; every component runs in it.
+    `pipeline_root` is where KFP keeps the artifacts (empty: `<output_dir>/pipeline_root`).
     `endpoint` is the KFP API (`KFP_ENDPOINT` in the environment wins); the bearer token comes
     from `KFP_TOKEN` or from `token_file` (e.g. a mounted service-account token), never from
-    this file. `schedule` is KFP's six-field cron expression, seconds first
-    (`0 0 2 * * *` is 02:00 every day).
+    this file; `namespace` and `experiment` are KFP's. On Vertex, credentials are Google's
+    application default credentials and `experiment` is a Vertex AI experiment (optional).
+    `schedule` is a six-field cron expression, seconds first (`0 0 2 * * *` is 02:00 every
+    day; Vertex takes whole minutes, so its seconds must be 0). `service_account` is the
+    runs' Kubernetes or Google service account.
     """
 
+    backend: str = "kfp"
     image: str = ""
+    pipeline_root: str = ""
     endpoint: str = ""
     token_file: str = ""
     namespace: str = ""
     experiment: str = "Default"
     schedule: str = "0 0 2 * * *"
     service_account: str = ""
+    project: str = ""
+    region: str = "us-central1"
 
     def validate(self) -> None:
+        _require(
+            self.backend in KUBEFLOW_BACKENDS,
+            "kubeflow.backend",
+            f"one of {', '.join(KUBEFLOW_BACKENDS)}",
+            self.backend,
+        )
         if len(self.schedule.split()) != 6:
             raise ConfigError(
                 f"kubeflow.schedule: expected six cron fields, seconds first "
                 f"(e.g. '0 0 2 * * *'), got {self.schedule!r}"
+            )
+        if self.backend == "vertex" and self.schedule.split()[0] != "0":
+            raise ConfigError(
+                f"kubeflow.schedule: Vertex AI schedules whole minutes; the seconds field must "
+                f"be 0, got {self.schedule!r}"
             )
 
 
@@ -603,7 +627,7 @@ class PipelineConfig:
             not self.trainer.warm_start or self.evaluation.baseline == "latest_blessed",
             "trainer.warm_start",
             "false when evaluation.baseline is none (warm start starts from the latest "
-            "blessed model, which the baseline resolver finds)",
+            "blessed model, which the baseline node finds)",
             self.trainer.warm_start,
         )
 
@@ -615,6 +639,11 @@ class PipelineConfig:
     @property
     def pipeline_root(self) -> str:
         return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def kubeflow_pipeline_root(self) -> str:
+        """Where Kubeflow keeps the artifacts: `kubeflow.pipeline_root`, or the pipeline root."""
+        return self.kubeflow.pipeline_root or self.pipeline_root
 
     @property
     def metadata_path(self) -> str:

@@ -1,7 +1,11 @@
 """Compiles the pipeline for Kubeflow Pipelines (KFP v2) with TFX's KubeflowV2DagRunner.
 
-The DAG is the local run's `create_pipeline(config)`; this adds only what a cluster needs:
-the image every component runs in and per-component resources. Compiling reads nothing
+The DAG is the local run's `create_pipeline(config)`, with the baseline found by an ordinary
+task instead of ML Metadata's resolver (`create_pipeline(config, KUBEFLOW)`); this adds only
+what a cluster needs: the image every component runs in, the command that runs each task
+(`ENTRYPOINTS`, by `kubeflow.backend`), per-component resources, and no caching for the
+baseline task (it reads the serving folder, which changes between runs with the same
+inputs). Compiling reads nothing
 remote: Transform and Trainer code is referenced by dotted path and installed in the image,
 so there is no user-code package to upload. Schema 2.1 (`parameterType`) is what KFP 2
 backends read.
@@ -24,11 +28,19 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
+from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from pipeline.config import ConfigError, PipelineConfig, ResourcesConfig, is_uri
-from pipeline.pipeline import EXAMPLE_GEN, create_pipeline
+from pipeline.pipeline import BASELINE, EXAMPLE_GEN, KUBEFLOW, create_pipeline
 
 _ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
+
+ENTRYPOINTS = {
+    "kfp": ["python", "-m", "pipeline.kfp_entrypoint"],
+    "vertex": list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD),
+}
+"""The command of every task, by backend: on open-source KFP our entrypoint, which mends what
+its launcher hands TFX's (pipeline/kfp_entrypoint.py); Vertex runs TFX's as compiled."""
 
 
 class Compiled(NamedTuple):
@@ -39,13 +51,15 @@ class Compiled(NamedTuple):
 
 
 def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
-    """Writes the KFP v2 pipeline spec (YAML, what `kfp.Client` uploads) to `package_path`."""
+    """Writes the KFP v2 pipeline spec (YAML, what `kfp.Client` uploads) to `package_path`,
+    after refusing what cannot run on a cluster."""
     if not config.kubeflow.image:
         raise ConfigError("kubeflow.image: required on Kubeflow; the image built from Dockerfile")
-    if not is_uri(config.output_dir):
+    if not is_uri(config.output_dir) or not is_uri(config.kubeflow_pipeline_root):
         raise ConfigError(
-            f"output_dir: {config.output_dir} is a path on this machine; on Kubeflow it must be "
-            "a URI the cluster reads and writes, e.g. gs://my-bucket/image-pipeline"
+            f"output_dir: {config.output_dir} (pipeline root {config.kubeflow_pipeline_root}) is "
+            "a path on this machine; on Kubeflow both must be URIs the cluster reads and "
+            "writes, e.g. gs://my-bucket/image-pipeline"
         )
     if not package_path.endswith((".yaml", ".yml")):
         raise ConfigError(f"{package_path}: the pipeline spec file must end in .yaml")
@@ -55,13 +69,21 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
             "span resolution uses resolver strategies KubeflowV2DagRunner (TFX 1.16) does not "
             "compile; run spans with the local runner, or remove data.span_pattern"
         )
-    pipeline = create_pipeline(config)
+    return write_spec(config, package_path)
+
+
+def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
+    """Compiles and writes the spec as it is, whatever `output_dir` is: for a harness that
+    mounts one folder at the same path in every task (tests/kubeflow)."""
+    pipeline = create_pipeline(config, KUBEFLOW)
     for component in pipeline.components:
         resources = config.components.get(component.id)
         if resources and resources.resources != ResourcesConfig():
             component.with_platform_config(_resource_spec(component, resources.resources))
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-        default_image=config.kubeflow.image, use_pipeline_spec_2_1=True
+        default_image=config.kubeflow.image,
+        default_commands=ENTRYPOINTS[config.kubeflow.backend],
+        use_pipeline_spec_2_1=True,
     )
     defaults = _runtime_defaults(pipeline)
     job = json_format.ParseDict(
@@ -76,6 +98,8 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
     for name, value in job.runtime_config.parameter_values.items():
         spec.root.input_definitions.parameters[name].default_value.CopyFrom(value)
     spec.default_pipeline_root = job.runtime_config.gcs_output_directory
+    if BASELINE in spec.root.dag.tasks:
+        spec.root.dag.tasks[BASELINE].caching_options.enable_cache = False
     os.makedirs(os.path.dirname(os.path.abspath(package_path)), exist_ok=True)
     with open(package_path, "w") as handle:
         yaml.safe_dump(json_format.MessageToDict(spec), handle, sort_keys=True)

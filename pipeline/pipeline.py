@@ -7,6 +7,10 @@ components the same way.
 Where ML Metadata lives is the runner's business (SQLite locally, the cluster's own store on
 Kubeflow), so the local runner attaches it.
 
+The DAG has one shape on every orchestrator; only the node that finds the baseline differs
+(`BASELINE`): TFX's ML Metadata resolver locally, an ordinary container task on Kubeflow,
+whose open-source backend refuses resolvers.
+
 The data root and the training epochs are TFX runtime parameters whose defaults are the
 config's values: LocalDagRunner substitutes the defaults, and on Kubeflow a scheduler can
 vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and types).
@@ -25,8 +29,10 @@ from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.dsl.input_resolution import canned_resolver_functions
 
 from components.evaluation_report.component import EvaluationReport
+from components.image_evaluator.component import ImageEvaluator
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
+from components.latest_blessed_model.component import LatestBlessedModel
 from components.serving_pusher.component import ServingPusher
 from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
@@ -49,7 +55,7 @@ VALIDATION_GATE = "ValidationGate"
 TRANSFORM = "Transform"
 TUNER = "Tuner"
 TRAINER = "Trainer"
-BASELINE_RESOLVER = "LatestBlessedModelResolver"
+BASELINE = "LatestBlessedModel"
 EVALUATOR = "Evaluator"
 EVALUATION_REPORT = "EvaluationReport"
 PUSHER = "Pusher"
@@ -58,6 +64,10 @@ TFLITE_PUSHER = "TFLitePusher"
 DATA_ROOT_PARAMETER = "data_root"
 EPOCHS_PARAMETER = "epochs"
 RUNTIME_PARAMETERS = {DATA_ROOT_PARAMETER: str, EPOCHS_PARAMETER: int}
+
+LOCAL = "local"
+KUBEFLOW = "kubeflow"
+ORCHESTRATORS = (LOCAL, KUBEFLOW)
 
 NODE_IDS = (
     EXAMPLE_GEN,
@@ -68,7 +78,7 @@ NODE_IDS = (
     VALIDATION_GATE,
     TRANSFORM,
     TRAINER,
-    BASELINE_RESOLVER,
+    BASELINE,
     EVALUATOR,
     EVALUATION_REPORT,
     PUSHER,
@@ -76,10 +86,11 @@ NODE_IDS = (
 )
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.dsl.Pipeline:
     """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push
     (SavedModel, and TFLite conversions that keep their accuracy); the evaluation report is
-    written whether or not the model is blessed.
+    written whether or not the model is blessed. `orchestrator` (LOCAL or KUBEFLOW) chooses
+    how the baseline is found (`_baseline`).
 
     With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
     validation look at that span (and its drift from the previous one), while Transform,
@@ -163,13 +174,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     transform.add_upstream_node(gate)
 
     baseline = (
-        tfx.dsl.Resolver(
-            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-        ).with_id(BASELINE_RESOLVER)
-        if config.evaluation.baseline == "latest_blessed"
-        else None
+        _baseline(config, orchestrator) if config.evaluation.baseline == "latest_blessed" else None
     )
 
     trainer_inputs = dict(
@@ -196,7 +201,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         **trainer_inputs,
     ).with_id(TRAINER)
 
-    evaluator = tfx.components.Evaluator(
+    evaluator = ImageEvaluator(
         examples=training_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"] if baseline else None,
@@ -255,11 +260,33 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     _add_component_beam_args(config, components)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
+        pipeline_root=config.kubeflow_pipeline_root
+        if orchestrator == KUBEFLOW
+        else config.pipeline_root,
         components=components,
         enable_cache=True,
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def _baseline(config: PipelineConfig, orchestrator: str) -> tfx.dsl.Resolver | LatestBlessedModel:
+    """The latest blessed model, output `model`, for the Evaluator and warm start.
+
+    Locally TFX's LatestBlessedModelStrategy reads it from ML Metadata (nothing yet: an empty
+    channel). On Kubeflow an ordinary task, LatestBlessedModel, copies the newest version the
+    Pusher published (nothing yet: an empty Model, which the Evaluator and the Trainer read
+    as none): the open-source backend refuses resolver executors, and Vertex runs the task
+    as well.
+    """
+    if orchestrator not in ORCHESTRATORS:
+        raise ValueError(f"orchestrator: {orchestrator!r}; expected one of {ORCHESTRATORS}")
+    if orchestrator == KUBEFLOW:
+        return LatestBlessedModel(serving_dir=config.serving_dir).with_id(BASELINE)
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE)
 
 
 def trainer_config(config: PipelineConfig) -> dict:

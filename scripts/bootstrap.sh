@@ -5,22 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-find_python() {
-  for candidate in "${PYTHON:-}" python3.10 "$HOME"/.pyenv/versions/3.10*/bin/python3.10 \
-      /usr/local/bin/python3.10 /usr/bin/python3.10; do
-    if [ -n "$candidate" ] && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-  return 1
-}
-
 if [ ! -x .venv/bin/python ]; then
-  if ! python=$(find_python); then
-    echo "error: Python 3.10 not found (TFX 1.16 needs 3.9-3.10). Install it (e.g. 'pyenv install 3.10') or set PYTHON=/path/to/python3.10" >&2
-    exit 2
-  fi
+  python=$(scripts/find-python.sh)
   echo "Creating .venv with $python"
   "$python" -m venv .venv
 fi

@@ -33,7 +33,6 @@ FILLED_IN = [
     "data.root=gs://bucket/images",
     f"kubeflow.image={IMAGE}",
 ]
-RESOLVER_SUFFIXES = ("-model-blessing-resolver", "-model-resolver")
 
 
 def kubeflow_config(*extra_files, overrides=()):
@@ -70,14 +69,22 @@ def test_spec_is_a_kfp_v2_pipeline_spec(compiled):
     assert spec.default_pipeline_root == "gs://bucket/image-pipeline/pipeline_root"
 
 
-def test_every_component_runs_in_the_image_with_the_tfx_entrypoint(compiled):
-    config, spec = compiled
-    components = pipeline_lib.create_pipeline(config).components
+@pytest.mark.parametrize(
+    "backend, command",
+    [
+        ("kfp", ["python", "-m", "pipeline.kfp_entrypoint"]),
+        ("vertex", list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)),
+    ],
+)
+def test_every_component_runs_in_the_image_with_the_backends_entrypoint(tmp_path, backend, command):
+    config = kubeflow_config(overrides=[f"kubeflow.backend={backend}"])
+    spec = compile_spec(config, tmp_path)
+    components = pipeline_lib.create_pipeline(config, pipeline_lib.KUBEFLOW).components
     assert set(spec.root.dag.tasks) == {c.id for c in components}
     for component in components:
         task = container(spec, component.id)
         assert task.image == IMAGE
-        assert tuple(task.command) == kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD
+        assert list(task.command) == command
         executor = name_utils.get_full_name(component.executor_spec.executor_class)
         assert task.args[:2] == ["--executor_class_path", executor]
     assert container(spec, "Trainer").args[1] == "components.image_trainer.executor.Executor"
@@ -138,6 +145,9 @@ def test_beam_args_and_resources_reach_their_containers(tmp_path):
 
 @pytest.mark.parametrize("baseline", config_lib.BASELINES)
 def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
+    """The same nodes and edges; the one difference is how the baseline is found: ML
+    Metadata's resolver locally, an ordinary container task on Kubeflow (no resolver
+    executor, which the open-source backend refuses), never taken from KFP's cache."""
     config = kubeflow_config(overrides=[f"evaluation.baseline={baseline}"])
     local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
     local_edges = {
@@ -145,27 +155,29 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
         for node in local.nodes
         for upstream in node.pipeline_node.upstream_nodes
     }
-    local_ids = {node.pipeline_node.node_info.id for node in local.nodes}
+    local_nodes = {node.pipeline_node.node_info.id: node.pipeline_node for node in local.nodes}
 
     spec = compile_spec(config, tmp_path)
-
-    def node_id(task):  # KFP splits TFX's LatestBlessedModelResolver into two resolver tasks
-        for suffix in RESOLVER_SUFFIXES:
-            task = task.removesuffix(suffix)
-        return task
-
     kfp_edges = {
-        (node_id(upstream), node_id(name))
+        (upstream, name)
         for name, task in spec.root.dag.tasks.items()
         for upstream in [
             *task.dependent_tasks,
             *(a.task_output_artifact.producer_task for a in task.inputs.artifacts.values()),
         ]
-        if node_id(upstream) != node_id(name)
     }
-    assert {node_id(task) for task in spec.root.dag.tasks} == local_ids
+    assert set(spec.root.dag.tasks) == set(local_nodes)
     assert kfp_edges == local_edges
-    assert (pipeline_lib.BASELINE_RESOLVER in local_ids) == (baseline == "latest_blessed")
+    executors = json_format.MessageToDict(spec.deployment_spec)["executors"].values()
+    assert [e for e in executors if "container" not in e] == []
+    assert (pipeline_lib.BASELINE in local_nodes) == (baseline == "latest_blessed")
+    if baseline == "latest_blessed":
+        local_type = local_nodes[pipeline_lib.BASELINE].node_info.type.name
+        assert local_type == "tfx.dsl.components.common.resolver.Resolver"
+        task = container(spec, pipeline_lib.BASELINE)
+        assert task.args[1] == "components.latest_blessed_model.executor.Executor"
+        assert not spec.root.dag.tasks[pipeline_lib.BASELINE].caching_options.enable_cache
+        assert spec.root.dag.tasks[pipeline_lib.TRAINER].caching_options.enable_cache
 
 
 @pytest.mark.parametrize(
@@ -202,6 +214,8 @@ def test_component_settings_are_checked_against_the_dag():
     [
         (["kubeflow.image=''"], "kubeflow.image: required"),
         (["output_dir=runs/x"], "is a path on this machine"),
+        (["kubeflow.pipeline_root=/tmp/root"], "is a path on this machine"),
+        (["kubeflow.backend=argo"], "kubeflow.backend: expected one of kfp, vertex"),
         (["components.ImageExampleGen.resources.cpu=2"], "applies no resources"),
         (["data.span_pattern=span-{SPAN}"], "is not supported on Kubeflow"),
     ],

@@ -1,0 +1,1 @@
+"""ImageEvaluator: TFX's Evaluator, reading an empty baseline Model as no baseline."""

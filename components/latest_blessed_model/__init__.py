@@ -1,0 +1,1 @@
+"""LatestBlessedModel: the baseline and warm-start model as an ordinary task (Kubeflow)."""

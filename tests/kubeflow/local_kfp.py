@@ -1,0 +1,300 @@
+"""A stand-in for the open-source Kubeflow Pipelines v2 backend, for tests and
+`make kubeflow-check`: executes every task of a compiled spec, each as its own `docker run`
+of the pipeline image, as the backend's driver and launcher would. Not an orchestrator we
+ship: README, "Run on Kubeflow", says what this proves and what only a cluster proves.
+
+What it follows, from kubeflow/pipelines backend/src/v2 (driver/, component/launcher_v2.go):
+- Resolver executors are refused, as the backend's Argo compiler refuses them.
+- Tasks run in dependency order. Parameters come from the task's constants and the run's
+  parameters (the root's defaults where not given), coerced to the component's declared
+  types; defaults of the component's own inputs are added.
+- Input artifacts are what upstream tasks recorded, as the driver reads them back from ML
+  Metadata: `name` the artifact's id, the object-store `uri`, the metadata the executor
+  wrote (numbers as doubles) plus `display_name` and `store_session_info`, and an empty
+  instance schema (the type does not survive the round trip).
+- Outputs are provisioned at `<root>/<pipeline>/<run id>/<task>/<uuid>/<key>`, with the
+  launcher's own `executor-logs` output; the output metadata file is
+  `<local path of the task root>/output_metadata.json`; the parents of the outputs' local
+  paths are created.
+- `{{$}}` and the `{{$.inputs...}}` / `{{$.outputs...}}` placeholders are substituted in the
+  spec's command and arguments, which run with no shell, the image's entrypoint replaced
+  (a pod's command does that).
+- After the task, its output file is read; each provisioned output takes its `uri` (when
+  not empty) and metadata from it.
+The object store is a local folder mounted where the launcher keeps its local copies
+(`/minio/...` for a `minio://` root), so its download before and upload after each task are
+the mount itself. The data and output folders are mounted at their own paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Mapping
+
+from pipeline.kfp_entrypoint import LAUNCHER_LOGS_OUTPUT, LOCAL_MOUNTS, local_path
+
+LOG_TAIL_LINES = 40
+
+
+class TaskFailedError(RuntimeError):
+    """A task's container exited non-zero; the message names it and shows its log tail."""
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    seconds: float
+    outputs: Dict[str, List[dict]]
+    log: Path
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    tasks: Dict[str, TaskResult]
+
+
+class LocalKfp:
+    """Runs compiled specs in `image`, with the object store in `store_dir` and
+    `mounts` (host folders) mounted at their own paths in every task."""
+
+    def __init__(self, image: str, store_dir: Path, mounts: List[Path], log_dir: Path):
+        self.image = image
+        self.store_dir = Path(store_dir)
+        self.mounts = [Path(m) for m in mounts]
+        self.log_dir = Path(log_dir)
+        self._ids = itertools.count(1)
+
+    def run(self, spec: dict, parameters: Mapping[str, Any], pipeline_root: str) -> Run:
+        _refuse_resolvers(spec)
+        run_id = str(uuid.uuid4())
+        root_inputs = _root_parameters(spec, parameters)
+        recorded: Dict[str, Dict[str, List[dict]]] = {}
+        tasks: Dict[str, TaskResult] = {}
+        for name in _dag_order(spec["root"]["dag"]["tasks"]):
+            task = spec["root"]["dag"]["tasks"][name]
+            component = spec["components"][task["componentRef"]["name"]]
+            executor_input = self._executor_input(
+                spec, name, task, component, root_inputs, recorded, pipeline_root, run_id
+            )
+            tasks[name] = self._execute(spec, name, component, executor_input)
+            recorded[name] = tasks[name].outputs
+        return Run(run_id, tasks)
+
+    def _executor_input(
+        self, spec, name, task, component, root_inputs, recorded, pipeline_root, run_id
+    ) -> dict:
+        definitions = component.get("inputDefinitions", {})
+        values = {}
+        for key, given in task.get("inputs", {}).get("parameters", {}).items():
+            if "componentInputParameter" in given:
+                values[key] = root_inputs[given["componentInputParameter"]]
+            elif "runtimeValue" in given:
+                values[key] = given["runtimeValue"]["constant"]
+            else:
+                raise NotImplementedError(f"{name}.{key}: {given} (not used by this pipeline)")
+        for key, definition in definitions.get("parameters", {}).items():
+            if key not in values and "defaultValue" in definition:
+                values[key] = definition["defaultValue"]
+            if key in values:
+                values[key] = _coerce(values[key], definition.get("parameterType"), name, key)
+        artifacts = {}
+        for key, given in task.get("inputs", {}).get("artifacts", {}).items():
+            source = given["taskOutputArtifact"]
+            upstream = recorded[source["producerTask"]][source["outputArtifactKey"]]
+            artifacts[key] = {"artifacts": [_as_read_back(artifact) for artifact in upstream]}
+        task_root = f"{pipeline_root}/{spec['pipelineInfo']['name']}/{run_id}/{name}/{uuid.uuid4()}"
+        outputs = {
+            key: {
+                "artifacts": [
+                    {
+                        "name": key,
+                        "type": definition["artifactType"],
+                        "uri": f"{task_root}/{key}",
+                        "metadata": {},
+                    }
+                ]
+            }
+            for key, definition in component.get("outputDefinitions", {})
+            .get("artifacts", {})
+            .items()
+        }
+        outputs[LAUNCHER_LOGS_OUTPUT] = {
+            "artifacts": [
+                {
+                    "name": LAUNCHER_LOGS_OUTPUT,
+                    "type": {"schemaTitle": "system.Artifact"},
+                    "uri": f"{task_root}/{LAUNCHER_LOGS_OUTPUT}-0",
+                }
+            ]
+        }
+        for output in outputs.values():
+            self._host(local_path(output["artifacts"][0]["uri"])).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        return {
+            "inputs": {"parameterValues": values, "artifacts": artifacts},
+            "outputs": {
+                "artifacts": outputs,
+                "outputFile": f"{local_path(task_root)}/output_metadata.json",
+            },
+        }
+
+    def _execute(self, spec, name, component, executor_input) -> TaskResult:
+        container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+        command = [
+            _substitute(part, executor_input)
+            for part in [*container.get("command", []), *container.get("args", [])]
+        ]
+        volumes = [f"{self.store_dir}:{_mount_point(executor_input)}"]
+        volumes += [f"{mount}:{mount}" for mount in self.mounts]
+        docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0]]
+        for volume in volumes:
+            docker += ["-v", volume]
+        docker += [container["image"], *command[1:]]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / f"{name}.log"
+        print(f"kubeflow-check: {name} ...", flush=True)
+        started = time.monotonic()
+        with open(log, "w") as handle:
+            status = subprocess.run(docker, stdout=handle, stderr=subprocess.STDOUT).returncode
+        seconds = time.monotonic() - started
+        if status != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+            raise TaskFailedError(
+                f"task {name} failed (exit code {status}) after {seconds:.0f} s; "
+                f"last lines of {log}:\n{tail}"
+            )
+        print(f"kubeflow-check: {name} done in {seconds:.0f} s", flush=True)
+        return TaskResult(name, seconds, self._record(executor_input), log)
+
+    def _record(self, executor_input: dict) -> Dict[str, List[dict]]:
+        """The provisioned outputs, merged with what the executor wrote, as ML Metadata
+        would keep them (each gets an id)."""
+        output_file = self._host(executor_input["outputs"]["outputFile"])
+        written = json.loads(output_file.read_text()) if output_file.exists() else {}
+        recorded = {}
+        for key, provisioned in executor_input["outputs"]["artifacts"].items():
+            if key == LAUNCHER_LOGS_OUTPUT:
+                continue
+            artifact = dict(provisioned["artifacts"][0])
+            merged = written.get("artifacts", {}).get(key, {}).get("artifacts", [{}])[0]
+            artifact["uri"] = merged.get("uri") or artifact["uri"]
+            artifact["metadata"] = {**artifact.get("metadata", {}), **merged.get("metadata", {})}
+            artifact["id"] = next(self._ids)
+            recorded[key] = [artifact]
+        return recorded
+
+    def host_path(self, uri: str) -> Path:
+        """Where an artifact of the object store lies on this machine."""
+        return self._host(local_path(uri))
+
+    def _host(self, container_path: str) -> Path:
+        for mount in LOCAL_MOUNTS.values():
+            if container_path.startswith(mount):
+                return self.store_dir / container_path[len(mount) :]
+        return Path(container_path)
+
+
+def _refuse_resolvers(spec: dict) -> None:
+    for label, executor in spec["deploymentSpec"]["executors"].items():
+        if "resolver" in executor:
+            raise TaskFailedError(
+                f"{label}: the open-source KFP backend refuses resolver executors "
+                "('resolver executors not implemented', backend/src/v2/compiler/argocompiler)"
+            )
+
+
+def _root_parameters(spec: dict, given: Mapping[str, Any]) -> Dict[str, Any]:
+    definitions = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    unknown = set(given) - set(definitions)
+    if unknown:
+        raise ValueError(
+            f"unknown run parameters {sorted(unknown)}; the spec has {sorted(definitions)}"
+        )
+    values = {}
+    for name, definition in definitions.items():
+        if name in given:
+            values[name] = given[name]
+        elif "defaultValue" in definition:
+            values[name] = definition["defaultValue"]
+        else:
+            raise ValueError(f"run parameter {name}: not given and the spec has no default")
+    return values
+
+
+def _dag_order(tasks: Dict[str, dict]) -> List[str]:
+    def upstream(task: dict) -> set:
+        producers = {
+            a["taskOutputArtifact"]["producerTask"]
+            for a in task.get("inputs", {}).get("artifacts", {}).values()
+        }
+        return producers | set(task.get("dependentTasks", []))
+
+    order: List[str] = []
+    pending = dict(tasks)
+    while pending:
+        ready = sorted(n for n, t in pending.items() if upstream(t) <= set(order))
+        if not ready:
+            raise ValueError(f"the DAG has a cycle or a missing task among {sorted(pending)}")
+        order += ready
+        for name in ready:
+            del pending[name]
+    return order
+
+
+def _coerce(value: Any, parameter_type: str | None, task: str, key: str) -> Any:
+    """The driver's type check: a STRING input takes any value as its JSON text."""
+    if parameter_type == "STRING" and not isinstance(value, str):
+        return json.dumps(value)
+    if parameter_type in ("NUMBER_INTEGER", "NUMBER_DOUBLE"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TaskFailedError(f"{task}.{key}: expected a number, got {value!r}")
+        return float(value)
+    return value
+
+
+def _as_read_back(artifact: dict) -> dict:
+    metadata = {
+        k: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+        for k, v in artifact.get("metadata", {}).items()
+    }
+    metadata["display_name"] = artifact["name"]
+    metadata["store_session_info"] = json.dumps({"Provider": "minio", "Params": {}})
+    return {
+        "name": str(artifact["id"]),
+        "uri": artifact["uri"],
+        "metadata": metadata,
+        "type": {"instanceSchema": ""},
+    }
+
+
+def _substitute(text: str, executor_input: dict) -> str:
+    inputs, outputs = executor_input["inputs"], executor_input["outputs"]
+    text = text.replace("{{$}}", json.dumps(executor_input))
+    for key, value in inputs["parameterValues"].items():
+        shown = value if isinstance(value, str) else json.dumps(value)
+        if isinstance(value, float) and value.is_integer():
+            shown = str(int(value))
+        text = text.replace(f"{{{{$.inputs.parameters['{key}']}}}}", shown)
+    for side, artifacts in (("inputs", inputs["artifacts"]), ("outputs", outputs["artifacts"])):
+        for key, artifact_list in artifacts.items():
+            uri = artifact_list["artifacts"][0]["uri"]
+            text = text.replace(f"{{{{$.{side}.artifacts['{key}'].uri}}}}", uri)
+            text = text.replace(f"{{{{$.{side}.artifacts['{key}'].path}}}}", local_path(uri))
+    return text
+
+
+def _mount_point(executor_input: dict) -> str:
+    """The launcher's local root of the object store: /minio, /gcs or /s3."""
+    output_file = executor_input["outputs"]["outputFile"]
+    for mount in LOCAL_MOUNTS.values():
+        if output_file.startswith(mount):
+            return mount.rstrip("/")
+    raise ValueError(f"{output_file}: the pipeline root is not in an object store KFP knows")
