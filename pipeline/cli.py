@@ -177,7 +177,7 @@ def _submit(args: argparse.Namespace) -> int:
     run_name = args.run_name or f"{config.pipeline_name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
     print(
         kfp_client.submit(
-            connection, config.kubeflow, path, config.pipeline_root, arguments, run_name
+            connection, config.kubeflow, path, config.kubeflow_pipeline_root, arguments, run_name
         ).as_text()
     )
     return 0
@@ -191,7 +191,7 @@ def _schedule(args: argparse.Namespace) -> int:
         connection,
         config.kubeflow,
         path,
-        config.pipeline_root,
+        config.kubeflow_pipeline_root,
         arguments,
         name=args.name or config.pipeline_name,
         replace=args.replace,
@@ -223,14 +223,10 @@ def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None)
     defaults = ", ".join(f"{name}={value}" for name, value in compiled.parameters.items())
     print(
         f"Compiled {config.pipeline_name} for Kubeflow in {time.monotonic() - started:.1f} s: "
-        f"{compiled.path}\n  image: {config.kubeflow.image}; pipeline root: "
-        f"{config.pipeline_root}\n  runtime parameters (defaults): {defaults}"
+        f"{compiled.path}\n  backend: {config.kubeflow.backend}; image: {config.kubeflow.image}; "
+        f"pipeline root: {config.kubeflow_pipeline_root}\n"
+        f"  runtime parameters (defaults): {defaults}"
     )
-    if config.evaluation.baseline == "latest_blessed":
-        print(
-            "  note: the spec has the latest-blessed-model resolver, which Vertex AI Pipelines "
-            "runs but open-source KFP rejects; set evaluation.baseline: none for the latter"
-        )
     return compiled.path
 
 
