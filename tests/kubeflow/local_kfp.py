@@ -74,77 +74,23 @@ class LocalKfp:
     def run(self, spec: dict, parameters: Mapping[str, Any], pipeline_root: str) -> Run:
         _refuse_resolvers(spec)
         run_id = str(uuid.uuid4())
-        root_inputs = _root_parameters(spec, parameters)
+        root_inputs = root_parameters(spec, parameters)
         recorded: Dict[str, Dict[str, List[dict]]] = {}
         tasks: Dict[str, TaskResult] = {}
         for name in _dag_order(spec["root"]["dag"]["tasks"]):
-            task = spec["root"]["dag"]["tasks"][name]
-            component = spec["components"][task["componentRef"]["name"]]
-            executor_input = self._executor_input(
-                spec, name, task, component, root_inputs, recorded, pipeline_root, run_id
+            component_name = spec["root"]["dag"]["tasks"][name]["componentRef"]["name"]
+            executor_input = build_executor_input(
+                spec, name, root_inputs, recorded, pipeline_root, run_id
             )
-            tasks[name] = self._execute(spec, name, component, executor_input)
+            for output in executor_input["outputs"]["artifacts"].values():
+                self.host_path(output["artifacts"][0]["uri"]).parent.mkdir(
+                    parents=True, exist_ok=True
+                )
+            tasks[name] = self._execute(
+                spec, name, spec["components"][component_name], executor_input
+            )
             recorded[name] = tasks[name].outputs
         return Run(run_id, tasks)
-
-    def _executor_input(
-        self, spec, name, task, component, root_inputs, recorded, pipeline_root, run_id
-    ) -> dict:
-        definitions = component.get("inputDefinitions", {})
-        values = {}
-        for key, given in task.get("inputs", {}).get("parameters", {}).items():
-            if "componentInputParameter" in given:
-                values[key] = root_inputs[given["componentInputParameter"]]
-            elif "runtimeValue" in given:
-                values[key] = given["runtimeValue"]["constant"]
-            else:
-                raise NotImplementedError(f"{name}.{key}: {given} (not used by this pipeline)")
-        for key, definition in definitions.get("parameters", {}).items():
-            if key not in values and "defaultValue" in definition:
-                values[key] = definition["defaultValue"]
-            if key in values:
-                values[key] = _coerce(values[key], definition.get("parameterType"), name, key)
-        artifacts = {}
-        for key, given in task.get("inputs", {}).get("artifacts", {}).items():
-            source = given["taskOutputArtifact"]
-            upstream = recorded[source["producerTask"]][source["outputArtifactKey"]]
-            artifacts[key] = {"artifacts": [_as_read_back(artifact) for artifact in upstream]}
-        task_root = f"{pipeline_root}/{spec['pipelineInfo']['name']}/{run_id}/{name}/{uuid.uuid4()}"
-        outputs = {
-            key: {
-                "artifacts": [
-                    {
-                        "name": key,
-                        "type": definition["artifactType"],
-                        "uri": f"{task_root}/{key}",
-                        "metadata": {},
-                    }
-                ]
-            }
-            for key, definition in component.get("outputDefinitions", {})
-            .get("artifacts", {})
-            .items()
-        }
-        outputs[LAUNCHER_LOGS_OUTPUT] = {
-            "artifacts": [
-                {
-                    "name": LAUNCHER_LOGS_OUTPUT,
-                    "type": {"schemaTitle": "system.Artifact"},
-                    "uri": f"{task_root}/{LAUNCHER_LOGS_OUTPUT}-0",
-                }
-            ]
-        }
-        for output in outputs.values():
-            self._host(local_path(output["artifacts"][0]["uri"])).parent.mkdir(
-                parents=True, exist_ok=True
-            )
-        return {
-            "inputs": {"parameterValues": values, "artifacts": artifacts},
-            "outputs": {
-                "artifacts": outputs,
-                "outputFile": f"{local_path(task_root)}/output_metadata.json",
-            },
-        }
 
     def _execute(self, spec, name, component, executor_input) -> TaskResult:
         container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
@@ -202,6 +148,69 @@ class LocalKfp:
         return Path(container_path)
 
 
+def build_executor_input(
+    spec: dict,
+    name: str,
+    root_inputs: Mapping[str, Any],
+    recorded: Mapping[str, Dict[str, List[dict]]],
+    pipeline_root: str,
+    run_id: str,
+) -> dict:
+    """The ExecutorInput of task `name` as the open-source driver and launcher build it;
+    `recorded` holds the upstream tasks' outputs as `LocalKfp` records them."""
+    task = spec["root"]["dag"]["tasks"][name]
+    component = spec["components"][task["componentRef"]["name"]]
+    definitions = component.get("inputDefinitions", {})
+    values = {}
+    for key, given in task.get("inputs", {}).get("parameters", {}).items():
+        if "componentInputParameter" in given:
+            values[key] = root_inputs[given["componentInputParameter"]]
+        elif "runtimeValue" in given:
+            values[key] = given["runtimeValue"]["constant"]
+        else:
+            raise NotImplementedError(f"{name}.{key}: {given} (not used by this pipeline)")
+    for key, definition in definitions.get("parameters", {}).items():
+        if key not in values and "defaultValue" in definition:
+            values[key] = definition["defaultValue"]
+        if key in values:
+            values[key] = _coerce(values[key], definition.get("parameterType"), name, key)
+    artifacts = {}
+    for key, given in task.get("inputs", {}).get("artifacts", {}).items():
+        source = given["taskOutputArtifact"]
+        upstream = recorded[source["producerTask"]][source["outputArtifactKey"]]
+        artifacts[key] = {"artifacts": [_as_read_back(artifact) for artifact in upstream]}
+    task_root = f"{pipeline_root}/{spec['pipelineInfo']['name']}/{run_id}/{name}/{uuid.uuid4()}"
+    outputs = {
+        key: {
+            "artifacts": [
+                {
+                    "name": key,
+                    "type": definition["artifactType"],
+                    "uri": f"{task_root}/{key}",
+                    "metadata": {},
+                }
+            ]
+        }
+        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items()
+    }
+    outputs[LAUNCHER_LOGS_OUTPUT] = {
+        "artifacts": [
+            {
+                "name": LAUNCHER_LOGS_OUTPUT,
+                "type": {"schemaTitle": "system.Artifact"},
+                "uri": f"{task_root}/{LAUNCHER_LOGS_OUTPUT}-0",
+            }
+        ]
+    }
+    return {
+        "inputs": {"parameterValues": values, "artifacts": artifacts},
+        "outputs": {
+            "artifacts": outputs,
+            "outputFile": f"{local_path(task_root)}/output_metadata.json",
+        },
+    }
+
+
 def _refuse_resolvers(spec: dict) -> None:
     for label, executor in spec["deploymentSpec"]["executors"].items():
         if "resolver" in executor:
@@ -211,7 +220,7 @@ def _refuse_resolvers(spec: dict) -> None:
             )
 
 
-def _root_parameters(spec: dict, given: Mapping[str, Any]) -> Dict[str, Any]:
+def root_parameters(spec: dict, given: Mapping[str, Any]) -> Dict[str, Any]:
     definitions = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     unknown = set(given) - set(definitions)
     if unknown:

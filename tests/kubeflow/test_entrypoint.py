@@ -1,0 +1,135 @@
+"""pipeline/kfp_entrypoint.py on ExecutorInputs built as the open-source KFP v2 driver and
+launcher build them (local_kfp.build_executor_input), for a real task of our compiled spec:
+SchemaGen after StatisticsGen. TFX's own entrypoint fails on each problem; ours runs the
+executor and writes an output file the launcher can record and upload.
+"""
+
+import json
+
+import pandas as pd
+import pytest
+import tensorflow_data_validation as tfdv
+import yaml
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+
+from pipeline import kfp_entrypoint
+from pipeline import pipeline as dag
+from pipeline.kubeflow_runner import write_spec
+from tests.kubeflow import check
+from tests.kubeflow.local_kfp import build_executor_input, root_parameters
+
+ROOT = "minio://mlpipeline/v2/artifacts"
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    work = tmp_path_factory.mktemp("spec")
+    path = work / "pipeline.yaml"
+    write_spec(check.config_for(work, "image-pipeline:test", work / "data"), str(path))
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """The launcher's local copy of the object store, here under tmp_path."""
+    monkeypatch.setitem(kfp_entrypoint.LOCAL_MOUNTS, "minio://", f"{tmp_path}/minio/")
+    return tmp_path / "minio"
+
+
+def statistics_upstream(store):
+    """StatisticsGen's output as ML Metadata keeps it, with real statistics on disk."""
+    uri = f"{ROOT}/kubeflow-check/run/StatisticsGen/1/statistics"
+    stats = tfdv.generate_statistics_from_dataframe(
+        pd.DataFrame({"label": ["0", "1", "1"], "height": [8, 8, 8]})
+    )
+    split = store / uri.removeprefix("minio://") / "Split-train"
+    split.mkdir(parents=True)
+    (split / "FeatureStats.pb").write_bytes(
+        statistics_pb2.DatasetFeatureStatisticsList(datasets=stats.datasets).SerializeToString()
+    )
+    metadata = {"split_names": '["train"]', "span": 0, "tfx_version": "1.16.0"}
+    return {"statistics": [{"name": "statistics", "uri": uri, "metadata": metadata, "id": 7}]}
+
+
+def schema_gen_args(spec, store):
+    recorded = {dag.STATISTICS_GEN: statistics_upstream(store)}
+    executor_input = build_executor_input(
+        spec, dag.SCHEMA_GEN, root_parameters(spec, {}), recorded, ROOT, "run"
+    )
+    container = spec["deploymentSpec"]["executors"][f"{dag.SCHEMA_GEN}_executor"]["container"]
+    args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
+    return executor_input, args
+
+
+def test_the_input_has_the_launchers_shape(spec, store):
+    executor_input, _ = schema_gen_args(spec, store)
+    [statistics] = executor_input["inputs"]["artifacts"]["statistics"]["artifacts"]
+    assert statistics["type"] == {"instanceSchema": ""}
+    assert statistics["name"] == "7" and statistics["metadata"]["span"] == 0.0
+    outputs = executor_input["outputs"]["artifacts"]
+    assert outputs[kfp_entrypoint.LAUNCHER_LOGS_OUTPUT]["artifacts"][0]["type"] == {
+        "schemaTitle": "system.Artifact"
+    }
+    assert outputs["schema"]["artifacts"][0]["uri"].startswith(f"{ROOT}/kubeflow-check/run/")
+
+
+def run_tfx_entrypoint(args, executor_input):
+    args = list(args)
+    args[args.index("--json_serialized_invocation_args") + 1] = json.dumps(executor_input)
+    kubeflow_v2_run_executor._run_executor(*kubeflow_v2_run_executor._parse_flags(args))
+
+
+def test_tfx_entrypoint_fails_on_each_problem(spec, store):
+    executor_input, args = schema_gen_args(spec, store)
+    # The input artifacts' empty instance schema (tensorflow/tfx#7768).
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'get'"):
+        run_tfx_entrypoint(args, executor_input)
+    # Typed inputs: then the launcher's executor-logs output.
+    [statistics] = executor_input["inputs"]["artifacts"]["statistics"]["artifacts"]
+    statistics["type"] = {"schemaTitle": "tfx.ExampleStatistics"}
+    with pytest.raises(ImportError, match="system.Artifact"):
+        run_tfx_entrypoint(args, executor_input)
+    # Neither: then the object-store URI TensorFlow cannot read.
+    executor_input["outputs"]["artifacts"].pop(kfp_entrypoint.LAUNCHER_LOGS_OUTPUT)
+    with pytest.raises(Exception, match="minio"):
+        run_tfx_entrypoint(args, executor_input)
+
+
+def test_mended_input_runs_the_executor_on_local_paths(spec, store):
+    executor_input, args = schema_gen_args(spec, store)
+    args_ns, beam_args = kubeflow_v2_run_executor._parse_flags(args)
+    mended = json.loads(args_ns.json_serialized_invocation_args)
+    inputs_spec = json.loads(args_ns.json_serialized_inputs_spec_args)
+    remote = kfp_entrypoint.mend_executor_input(mended, inputs_spec)
+
+    [statistics] = mended["inputs"]["artifacts"]["statistics"]["artifacts"]
+    assert "title: tfx.ExampleStatistics" in statistics["type"]["instanceSchema"]
+    assert statistics["uri"].startswith(str(store))
+    assert kfp_entrypoint.LAUNCHER_LOGS_OUTPUT not in mended["outputs"]["artifacts"]
+    schema_uri = executor_input["outputs"]["artifacts"]["schema"]["artifacts"][0]["uri"]
+    assert remote == {("schema", 0): schema_uri}
+
+    args_ns.json_serialized_invocation_args = json.dumps(mended)
+    kubeflow_v2_run_executor._run_executor(args_ns, beam_args)
+    output_file = kfp_entrypoint.local_path(executor_input["outputs"]["outputFile"])
+    kfp_entrypoint.restore_output_uris(output_file, remote)
+
+    schema_file = store / schema_uri.removeprefix("minio://") / "schema.pbtxt"
+    assert "label" in schema_file.read_text()
+    with open(output_file) as handle:
+        written = json.load(handle)
+    assert written["artifacts"]["schema"]["artifacts"][0]["uri"] == schema_uri
+
+
+@pytest.mark.parametrize(
+    "uri, local",
+    [
+        ("gs://bucket/a/b", "/gcs/bucket/a/b"),
+        ("s3://bucket/a", "/s3/bucket/a"),
+        ("minio://mlpipeline/v2/x", "/minio/mlpipeline/v2/x"),
+        ("/already/local", "/already/local"),
+    ],
+)
+def test_local_paths_are_the_launchers(uri, local):
+    assert kfp_entrypoint.local_path(uri) == local
