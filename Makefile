@@ -1,7 +1,11 @@
 # The two commands of the README's quick start. Both set up .venv themselves.
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: demo test lint setup
+# The pipeline image `make image` builds and `make kubeflow-check` runs (README, "Run on Kubeflow").
+IMAGE ?= image-pipeline:dev
+export IMAGE
+
+.PHONY: demo test lint setup image kubeflow-check
 
 setup:
 	@scripts/bootstrap.sh
@@ -21,6 +25,15 @@ test: setup
 	@status=0; for suite in tests/[!_]*/; do \
 		echo "== pytest $$suite"; .venv/bin/python -m pytest "$$suite" || status=1; \
 	done; exit $$status
+
+# Builds the pipeline image with Docker (starting dockerd as root when none runs) and checks it.
+image:
+	@scripts/image.sh
+
+# Compiles the pipeline for open-source KFP v2 and executes every task of the spec in the
+# image, each its own `docker run`, to a blessed, pushed model (tests/kubeflow/check.py).
+kubeflow-check: setup image
+	.venv/bin/python -m tests.kubeflow.check --image $(IMAGE)
 
 lint: setup
 	.venv/bin/ruff check --fix .

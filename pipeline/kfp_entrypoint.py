@@ -22,7 +22,11 @@ Each mend applies only where its trigger is present:
    executor reads and writes the local paths (output folders created, as TFX's local
    runners do), and the output file names the object-store URIs again, which the launcher
    records and uploads.
-4. TFX's process can abort at interpreter shutdown ("pure virtual method called") after
+4. The spec gives ExampleGen a `preCacheCheck` hook, TFX's ExampleGen driver, which
+   resolves the span, version and input fingerprint that the executor reads; Vertex runs
+   it, the open-source backend never does (nothing in backend/src/v2 reads the task's
+   lifecycle). We run that driver before an ExampleGen executor that has no span yet.
+5. TFX's process can abort at interpreter shutdown ("pure virtual method called") after
    its work is done and written, failing the task; we exit as soon as the output is
    written.
 
@@ -40,8 +44,13 @@ from typing import Dict, List, Tuple
 
 import yaml
 from absl import app, logging
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.orchestration.kubeflow.v2 import compiler_utils
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver as example_gen_driver
 from tfx.types import value_artifact
 from tfx.utils import import_utils
 
@@ -103,20 +112,43 @@ def restore_output_uris(output_file: str, remote: RemoteUris) -> None:
         json.dump(output, handle)
 
 
-def run(parsed_argv: Tuple[argparse.Namespace, List[str]]) -> None:
-    """Mends the input, runs TFX's entrypoint, mends its output file, exits at once."""
-    args, beam_args = parsed_argv
+def execute(args: argparse.Namespace, beam_args: List[str]) -> str:
+    """Mends the input, runs TFX's entrypoint (ExampleGen's driver first where needed),
+    mends its output file; returns that file's local path."""
     executor_input = json.loads(args.json_serialized_invocation_args)
     inputs_spec = json.loads(args.json_serialized_inputs_spec_args or "{}")
     remote = mend_executor_input(executor_input, inputs_spec)
     args.json_serialized_invocation_args = json.dumps(executor_input)
+    if _needs_example_gen_driver(args.executor_class_path, executor_input):
+        logging.info("kfp_entrypoint: running ExampleGen's driver (the launcher does not)")
+        example_gen_driver._run_driver(
+            json_format.Parse(
+                args.json_serialized_invocation_args, pipeline_spec_pb2.ExecutorInput()
+            ),
+            json_format.Parse(json.dumps(inputs_spec), pipeline_spec_pb2.ComponentInputsSpec()),
+        )
     kubeflow_v2_run_executor._run_executor(args, beam_args)
-    output_file = executor_input["outputs"]["outputFile"]
-    restore_output_uris(local_path(output_file), remote)
+    output_file = local_path(executor_input["outputs"]["outputFile"])
+    restore_output_uris(output_file, remote)
     logging.info("kfp_entrypoint: executor output written to %s", output_file)
+    return output_file
+
+
+def run(parsed_argv: Tuple[argparse.Namespace, List[str]]) -> None:
+    """`execute`, then exit at once (mend 5)."""
+    execute(*parsed_argv)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _needs_example_gen_driver(executor_class_path: str, executor_input: dict) -> bool:
+    parameters = executor_input.get("inputs", {}).get("parameterValues", {})
+    executor_class = import_utils.import_class_by_path(executor_class_path)
+    return (
+        issubclass(executor_class, base_example_gen_executor.BaseExampleGenExecutor)
+        and example_gen_utils.SPAN_PROPERTY_NAME not in parameters
+    )
 
 
 def _type_title(artifact_type: dict) -> str:

@@ -15,13 +15,14 @@ docker run --rm --entrypoint sh "$image" -c '
 import importlib, os
 assert os.environ.get("TF_USE_LEGACY_KERAS") == "1", "TF_USE_LEGACY_KERAS is not 1"
 import tensorflow as tf
-assert tf.keras.__version__.startswith("2."), f"tf.keras is Keras {tf.keras.__version__}"
+import tf_keras
+assert tf.keras.Model is tf_keras.Model, f"tf.keras is {tf.keras.Model.__module__}, not tf_keras"
 for name in ("tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
              "pipeline.kfp_entrypoint", "pipeline.pipeline", "trainer.run",
              "trainer.preprocessing", "components.image_example_gen.executor"):
     importlib.import_module(name)
 print(f"image check: entrypoints and packages import; TensorFlow {tf.__version__}, "
-      f"Keras {tf.keras.__version__}")
+      f"Keras {tf_keras.__version__} (tf_keras)")
 PY'
 for cert in /usr/local/share/ca-certificates/*.crt; do
   [ -f "$cert" ] || continue

@@ -280,9 +280,10 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         # TFX 1.16's ExampleGen driver records span and version as custom properties only,
         # while StatisticsGen (which copies the span to its statistics) and the span
         # resolvers read the artifact properties: set those too, or every span reads as 0.
-        examples.span = exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]
+        # (On Kubeflow the driver's span arrives as a JSON number, 0.0: hence int().)
+        examples.span = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
         if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
-            examples.version = exec_properties[example_gen_utils.VERSION_PROPERTY_NAME]
+            examples.version = int(exec_properties[example_gen_utils.VERSION_PROPERTY_NAME])
         summary = read_summary(examples.uri)
         for key in COUNT_KEYS:
             examples.set_int_custom_property(key, summary[key])

@@ -13,7 +13,7 @@ import yaml
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-from pipeline import kfp_entrypoint
+from pipeline import demo_data, kfp_entrypoint
 from pipeline import pipeline as dag
 from pipeline.kubeflow_runner import write_spec
 from tests.kubeflow import check
@@ -96,11 +96,10 @@ def test_tfx_entrypoint_fails_on_each_problem(spec, store):
         run_tfx_entrypoint(args, executor_input)
 
 
-def test_mended_input_runs_the_executor_on_local_paths(spec, store):
+def test_mended_input_is_typed_local_and_without_the_launchers_output(spec, store):
     executor_input, args = schema_gen_args(spec, store)
-    args_ns, beam_args = kubeflow_v2_run_executor._parse_flags(args)
-    mended = json.loads(args_ns.json_serialized_invocation_args)
-    inputs_spec = json.loads(args_ns.json_serialized_inputs_spec_args)
+    mended = json.loads(json.dumps(executor_input))
+    inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
     remote = kfp_entrypoint.mend_executor_input(mended, inputs_spec)
 
     [statistics] = mended["inputs"]["artifacts"]["statistics"]["artifacts"]
@@ -109,17 +108,38 @@ def test_mended_input_runs_the_executor_on_local_paths(spec, store):
     assert kfp_entrypoint.LAUNCHER_LOGS_OUTPUT not in mended["outputs"]["artifacts"]
     schema_uri = executor_input["outputs"]["artifacts"]["schema"]["artifacts"][0]["uri"]
     assert remote == {("schema", 0): schema_uri}
+    assert (store / schema_uri.removeprefix("minio://")).is_dir()
 
-    args_ns.json_serialized_invocation_args = json.dumps(mended)
-    kubeflow_v2_run_executor._run_executor(args_ns, beam_args)
-    output_file = kfp_entrypoint.local_path(executor_input["outputs"]["outputFile"])
-    kfp_entrypoint.restore_output_uris(output_file, remote)
 
+def test_the_executor_runs_and_its_output_names_the_object_store(spec, store):
+    executor_input, args = schema_gen_args(spec, store)
+    output_file = kfp_entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
+
+    schema_uri = executor_input["outputs"]["artifacts"]["schema"]["artifacts"][0]["uri"]
     schema_file = store / schema_uri.removeprefix("minio://") / "schema.pbtxt"
-    assert "label" in schema_file.read_text()
+    assert 'name: "label"' in schema_file.read_text()
     with open(output_file) as handle:
         written = json.load(handle)
     assert written["artifacts"]["schema"]["artifacts"][0]["uri"] == schema_uri
+
+
+def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_path):
+    data = tmp_path / "images"
+    demo_data.write_digits(data, classes=[0, 1], per_class=5)
+    executor_input = build_executor_input(
+        spec, dag.EXAMPLE_GEN, root_parameters(spec, {"data_root": str(data)}), {}, ROOT, "run"
+    )
+    assert "span" not in executor_input["inputs"]["parameterValues"]
+    container = spec["deploymentSpec"]["executors"][f"{dag.EXAMPLE_GEN}_executor"]["container"]
+    args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
+    output_file = kfp_entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
+
+    with open(output_file) as handle:
+        [examples] = json.load(handle)["artifacts"]["examples"]["artifacts"]
+    assert examples["uri"].startswith(f"{ROOT}/")
+    assert examples["metadata"]["span"] == 0
+    assert examples["metadata"]["examples"] == 10
+    assert json.loads(examples["metadata"]["split_names"]) == ["train", "eval"]
 
 
 @pytest.mark.parametrize(
