@@ -1,0 +1,127 @@
+"""LatestBlessedModel, the Kubeflow baseline task: an empty Model on the first run, a copy
+of the newest pushed version after; the Evaluator and the Trainer read an empty one as no
+baseline, where TFX's own Evaluator would fail on it."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from tfx.components.evaluator import executor as tfx_evaluator
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.utils import proto_utils
+
+from components.image_evaluator import executor as image_evaluator
+from components.image_trainer import executor as image_trainer
+from components.latest_blessed_model import executor
+from components.latest_blessed_model.component import LatestBlessedModel
+from pipeline import config as config_lib
+from pipeline import pipeline as dag
+from tests.components import evaluated_run
+from tests.components.test_serving_pusher import push, trained_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def latest_blessed(tmp_path, serving_dir):
+    model = evaluated_run.artifact(standard_artifacts.Model, tmp_path / "baseline")
+    component = LatestBlessedModel(serving_dir=str(serving_dir))
+    executor.Executor().Do({}, {executor.MODEL_KEY: [model]}, component.exec_properties)
+    return model
+
+
+def test_first_run_no_model_pushed_yet_gives_an_empty_model(tmp_path):
+    serving = tmp_path / "serving"
+    (serving / ".1700000000.partial").mkdir(parents=True)  # a push that died: not a version
+    model = latest_blessed(tmp_path, serving)
+    assert model.get_string_custom_property(executor.SOURCE_PROPERTY) == ""
+    assert executor.holding_a_model([model]) == []
+
+
+def test_second_run_gives_a_copy_of_the_newest_pushed_version(tmp_path):
+    pushed = [push(tmp_path, trained_model(tmp_path), blessed=1) for _ in range(2)]
+    newest = pushed[-1].get_string_custom_property("pushed_destination")
+    model = latest_blessed(tmp_path, tmp_path / "serving")
+    assert model.get_string_custom_property(executor.SOURCE_PROPERTY) == newest
+    assert executor.holding_a_model([model]) == [model]
+    loaded = tf.saved_model.load(f"{model.uri}/Format-Serving")
+    assert float(loaded(tf.constant([1.5]))[0]) == 3.0
+
+
+@pytest.fixture(scope="module")
+def evaluator_inputs(tmp_path_factory, digits_subset):
+    root = tmp_path_factory.mktemp("evaluator")
+    write_dir = root / "examples"
+    evaluated_run.write_examples(write_dir, digits_subset, evaluated_run.scans(digits_subset))
+    examples = evaluated_run.artifact(standard_artifacts.Examples, write_dir)
+    examples.split_names = artifact_utils.encode_split_names(["eval"])
+    candidate = evaluated_run.save_model(root / "model", "candidate")
+    empty = evaluated_run.artifact(standard_artifacts.Model, root / "empty_baseline")
+    config = config_lib.config_from_dict(
+        {"evaluation": {"min_accuracy": evaluated_run.MIN_ACCURACY}}
+    )
+    properties = {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(dag.eval_config(config))}
+    inputs = {
+        specs.EXAMPLES_KEY: [examples],
+        specs.MODEL_KEY: [candidate],
+        specs.BASELINE_MODEL_KEY: [empty],
+    }
+    return root, inputs, properties
+
+
+def evaluate(executor_class, root, inputs, properties):
+    outputs = {
+        specs.EVALUATION_KEY: [
+            evaluated_run.artifact(standard_artifacts.ModelEvaluation, root / "evaluation")
+        ],
+        specs.BLESSING_KEY: [
+            evaluated_run.artifact(standard_artifacts.ModelBlessing, root / "blessing")
+        ],
+    }
+    executor_class().Do(inputs, outputs, properties)
+    return outputs
+
+
+def test_tfx_evaluator_fails_on_an_empty_baseline(evaluator_inputs, tmp_path):
+    _, inputs, properties = evaluator_inputs
+    with pytest.raises(Exception, match="empty_baseline"):
+        evaluate(tfx_evaluator.Executor, tmp_path, inputs, properties)
+
+
+def test_image_evaluator_reads_an_empty_baseline_as_none(evaluator_inputs, tmp_path):
+    _, inputs, properties = evaluator_inputs
+    outputs = evaluate(image_evaluator.Executor, tmp_path, inputs, properties)
+    blessing = outputs[specs.BLESSING_KEY][0]
+    assert blessing.get_int_custom_property("blessed") == 1  # on the absolute bound alone
+    with open(tmp_path / "evaluation" / "eval_config.json") as handle:
+        model_specs = json.load(handle)["evalConfig"]["modelSpecs"]
+    assert not [spec for spec in model_specs if spec.get("isBaseline")]
+
+
+def test_image_trainer_reads_an_empty_base_model_as_no_warm_start(tmp_path):
+    def artifact(artifact_type, name):
+        return evaluated_run.artifact(artifact_type, tmp_path / name)
+
+    inputs = {
+        specs.EXAMPLES_KEY: [artifact(standard_artifacts.Examples, "examples")],
+        specs.TRANSFORM_GRAPH_KEY: [artifact(standard_artifacts.TransformGraph, "graph")],
+        specs.SCHEMA_KEY: [artifact(standard_artifacts.Schema, "schema")],
+        specs.BASE_MODEL_KEY: [artifact(standard_artifacts.Model, "empty_baseline")],
+    }
+    inputs[specs.EXAMPLES_KEY][0].split_names = artifact_utils.encode_split_names(["train"])
+    (tmp_path / "schema").mkdir()
+    shutil.copy(REPO / "schema" / "schema.pbtxt", tmp_path / "schema")
+    outputs = {
+        specs.MODEL_KEY: [artifact(standard_artifacts.Model, "model")],
+        specs.MODEL_RUN_KEY: [artifact(standard_artifacts.ModelRun, "model_run")],
+    }
+    properties = {
+        specs.TRAIN_ARGS_KEY: '{"splits": ["train"]}',
+        specs.EVAL_ARGS_KEY: '{"splits": ["train"]}',
+        specs.CUSTOM_CONFIG_KEY: "{}",
+        image_trainer.EPOCHS_KEY: 1,
+    }
+    fn_args = image_trainer.Executor()._GetFnArgs(inputs, outputs, properties)
+    assert fn_args.base_model is None
