@@ -7,3 +7,13 @@ imported (see trainer/__init__.py for why).
 import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+
+def __getattr__(name: str):
+    """`components.EvaluationReport`, the report's artifact class under its type name, which
+    is how TFX's Kubeflow entrypoint finds it (components/evaluation_report/component.py)."""
+    if name == "EvaluationReport":
+        from components.evaluation_report.component import EvaluationReportArtifact
+
+        return EvaluationReportArtifact
+    raise AttributeError(f"module 'components' has no attribute {name!r}")

@@ -27,11 +27,12 @@ from components.evaluation_report.executor import (
 class EvaluationReportArtifact(types.Artifact):
     """A folder holding `report.html` (see components/evaluation_report/report.py).
 
-    The type name has a namespace because Kubeflow Pipelines v2 requires `<namespace>.<Name>`
-    for artifact types that are not TFX's own.
+    KFP v2 takes `<module>.<Class>` as the type of an artifact that is not TFX's own, and
+    TFX's Kubeflow entrypoint imports the class by that name: `components.EvaluationReport`
+    is this class (components/__init__.py).
     """
 
-    TYPE_NAME = "image_pipeline.EvaluationReport"
+    TYPE_NAME = "components.EvaluationReport"
 
 
 class EvaluationReportSpec(ComponentSpec):

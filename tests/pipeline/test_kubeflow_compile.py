@@ -17,9 +17,9 @@ from apache_beam.options import pipeline_options
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.dsl.compiler import compiler
-from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
+from tfx.orchestration.kubeflow.v2 import compiler_utils, kubeflow_v2_dag_runner
 from tfx.orchestration.portable import runtime_parameter_utils
-from tfx.utils import name_utils
+from tfx.utils import import_utils, name_utils
 
 from pipeline import config as config_lib
 from pipeline import kubeflow_runner
@@ -239,3 +239,22 @@ def test_compile_command_takes_under_30_seconds_without_network(tmp_path):
     assert result.returncode == 0, result.stderr
     assert output.is_file()
     assert elapsed < 30, f"compile took {elapsed:.1f} s"
+
+
+def test_every_artifact_type_in_the_spec_imports_by_its_title(compiled):
+    """TFX's Kubeflow entrypoint finds an artifact's class from its type's title (TFX's own
+    types through TITLE_TO_CLASS_PATH, the others as `<module>.<Class>`)."""
+    _, spec = compiled
+    spec = json_format.MessageToDict(spec)
+    titles = {
+        yaml.safe_load(definition["artifactType"]["instanceSchema"])["title"]
+        for component in spec["components"].values()
+        for side in ("inputDefinitions", "outputDefinitions")
+        for definition in component.get(side, {}).get("artifacts", {}).values()
+    }
+    assert "components.EvaluationReport" in titles
+    for title in titles:
+        artifact_class = import_utils.import_class_by_path(
+            compiler_utils.TITLE_TO_CLASS_PATH.get(title, title)
+        )
+        assert artifact_class.TYPE_NAME in (title, title.removeprefix("tfx."))

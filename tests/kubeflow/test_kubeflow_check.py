@@ -1,0 +1,111 @@
+"""The pipeline image, built here with Docker, and every task of the compiled spec executed
+in it by the stand-in open-source KFP backend (local_kfp.py), twice: the first run ends
+blessed and pushed with no baseline; the second finds the model the first pushed.
+
+Builds the image with scripts/image.sh, which installs Docker and starts dockerd when none
+runs (the daemon it started is stopped at the end).
+"""
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipeline import pipeline as dag
+from tests.kubeflow import check
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "image-pipeline:test"
+DOCKERD_PIDFILE = "/tmp/image-pipeline-dockerd.pid"
+EPOCHS = 2
+
+
+def engine_answers() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def image():
+    """Builds the image; yields the build's output (its checks and size)."""
+    had_engine = engine_answers()
+    result = subprocess.run(
+        [str(REPO / "scripts" / "image.sh")],
+        env={**os.environ, "IMAGE": IMAGE},
+        capture_output=True,
+        text=True,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    yield result.stdout
+    if not had_engine and os.path.exists(DOCKERD_PIDFILE):
+        os.kill(int(Path(DOCKERD_PIDFILE).read_text()), signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def runs(image, tmp_path_factory, digits_subset):
+    """Two runs in one work folder: the first with the run parameters given (the data root
+    and the epochs), the second with the spec's defaults."""
+    work = tmp_path_factory.mktemp("kubeflow")
+    parameters = {dag.DATA_ROOT_PARAMETER: str(digits_subset), dag.EPOCHS_PARAMETER: EPOCHS}
+    first = check.run_check(IMAGE, work, parameters)
+    second = check.run_check(IMAGE, work, {dag.EPOCHS_PARAMETER: 1})
+    return first, second
+
+
+def test_the_image_is_checked(image):
+    assert "image check: entrypoints and packages import" in image
+    assert "Keras 2.16.0 (tf_keras)" in image
+    assert "image check: pip check clean; no CA certificate of this machine" in image
+    assert "image size: image-pipeline:test" in image
+
+
+def test_every_task_ran_in_its_own_container_to_a_pushed_model(runs):
+    first, _ = runs
+    assert set(first.run.tasks) == set(first.spec["root"]["dag"]["tasks"])
+    result = check.outcome(first)
+    assert result["blessed"]
+    assert result["pushed"] and Path(result["pushed"], "saved_model.pb").is_file()
+    assert Path(result["pushed"]).parent == Path(first.config.serving_dir)
+    assert result["tflite"] == ["model_dynamic_range.tflite"]
+
+
+def test_run_parameters_reach_the_tasks(runs, digits_subset):
+    first, _ = runs
+    [examples] = first.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
+    assert examples["metadata"]["examples"] == len(list(digits_subset.rglob("*.png")))
+    assert digits_subset != Path(first.config.data.root)
+    trainer_log = first.run.tasks[dag.TRAINER].log.read_text()
+    assert f"Epoch {EPOCHS}/{EPOCHS}" in trainer_log
+    assert f"Epoch {EPOCHS + 1}/" not in trainer_log
+
+
+def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(runs):
+    first, _ = runs
+    for name, task in first.run.tasks.items():
+        for key, [artifact] in task.outputs.items():
+            prefix = f"{check.PIPELINE_ROOT}/kubeflow-check/{first.run.run_id}/{name}/"
+            assert artifact["uri"].startswith(prefix) and artifact["uri"].endswith(f"/{key}")
+            assert first.backend.host_path(artifact["uri"]).exists(), (name, key)
+
+
+def test_first_run_has_no_baseline_the_second_the_first_runs_model(runs):
+    first, second = runs
+    [empty] = first.run.tasks[dag.BASELINE].outputs["model"]
+    assert empty["metadata"]["source"] == ""
+    [baseline] = second.run.tasks[dag.BASELINE].outputs["model"]
+    assert baseline["metadata"]["source"] == check.outcome(first)["pushed"]
+
+    def baseline_specs(run):
+        [evaluation] = run.run.tasks[dag.EVALUATOR].outputs["evaluation"]
+        config = run.backend.host_path(evaluation["uri"]) / "eval_config.json"
+        model_specs = json.loads(config.read_text())["evalConfig"]["modelSpecs"]
+        return [spec for spec in model_specs if spec.get("isBaseline")]
+
+    assert baseline_specs(first) == []
+    assert len(baseline_specs(second)) == 1
