@@ -114,7 +114,7 @@ def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kubeflow-check", description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True, help="the pipeline image (make image)")
     parser.add_argument("--work-dir", default="build/kubeflow-check", type=Path)
-    parser.add_argument("--epochs", type=int, default=4, help="the epochs runtime parameter")
+    parser.add_argument("--epochs", type=int, default=12, help="the epochs runtime parameter")
     args = parser.parse_args(argv)
     shutil.rmtree(args.work_dir, ignore_errors=True)
     started = time.monotonic()

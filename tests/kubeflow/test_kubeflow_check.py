@@ -20,7 +20,7 @@ from tests.kubeflow import check
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "image-pipeline:test"
 DOCKERD_PIDFILE = "/tmp/image-pipeline-dockerd.pid"
-EPOCHS = 2
+EPOCHS = 12
 
 
 def engine_answers() -> bool:
