@@ -1,6 +1,6 @@
 """The Dockerfile, checked without Docker: what it copies exists and is not docker-ignored,
 the Keras switch is set, Beam's worker boot matches the pinned Beam and Python, and the
-schema lands where the Kubeflow config template looks for it.
+schema lands where the Kubeflow config template looks for it. tests/kubeflow builds it.
 """
 
 import fnmatch
@@ -54,14 +54,18 @@ def test_beam_worker_boot_matches_the_pinned_beam_and_python():
         for line in (REPO / "constraints.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
-    [beam_stage] = [f for f in instructions("FROM") if "beam_python" in f]
-    assert beam_stage.startswith(f"apache/beam_python3.10_sdk:{pins['apache-beam']} ")
-    assert "FROM python:3.10-slim" in DOCKERFILE
+    arguments = dict(argument.split("=", 1) for argument in instructions("ARG"))
+    assert arguments["BEAM_SDK_IMAGE"] == f"apache/beam_python3.10_sdk:{pins['apache-beam']}"
+    assert arguments["BASE_IMAGE"] == "python:3.10-slim"
+    assert "FROM ${BEAM_SDK_IMAGE} AS beam_sdk" in DOCKERFILE
     assert instructions("ENTRYPOINT") == ['["/opt/apache/beam/boot"]']
+    assert instructions("FROM")[-1] == "pipeline AS beam-worker"  # the default target
+    image_script = (REPO / "scripts" / "image.sh").read_text()
+    assert f"beam_sdk_image={arguments['BEAM_SDK_IMAGE']}" in image_script
 
 
 def test_kubeflow_template_reads_the_schema_the_image_ships():
     template = yaml.safe_load((REPO / "configs" / "kubeflow.yaml").read_text())
-    [workdir] = instructions("WORKDIR")
+    workdir = instructions("WORKDIR")[-1]
     assert template["schema_file"] == f"{workdir}/schema/schema.pbtxt"
     assert (REPO / "schema" / "schema.pbtxt").is_file()
