@@ -171,12 +171,10 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from pipeline import kfp_client
-
-    config, arguments, path, connection = _prepare_submission(args)
+    config, arguments, path, client, connection = _prepare_submission(args)
     run_name = args.run_name or f"{config.pipeline_name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
     print(
-        kfp_client.submit(
+        client.submit(
             connection, config.kubeflow, path, config.kubeflow_pipeline_root, arguments, run_name
         ).as_text()
     )
@@ -184,10 +182,8 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from pipeline import kfp_client
-
-    config, arguments, path, connection = _prepare_submission(args)
-    submitted = kfp_client.schedule(
+    config, arguments, path, client, connection = _prepare_submission(args)
+    submitted = client.schedule(
         connection,
         config.kubeflow,
         path,
@@ -196,21 +192,29 @@ def _schedule(args: argparse.Namespace) -> int:
         name=args.name or config.pipeline_name,
         replace=args.replace,
     )
-    print(
-        f"{submitted.as_text()}\n  schedule: {config.kubeflow.schedule} (KFP cron, seconds first)"
-    )
+    if config.kubeflow.backend == "vertex":
+        cron = (
+            f"{client.vertex_cron(config.kubeflow.schedule)} (Vertex AI cron, UTC; "
+            f"kubeflow.schedule {config.kubeflow.schedule!r} without its seconds)"
+        )
+    else:
+        cron = f"{config.kubeflow.schedule} (KFP cron, seconds first)"
+    print(f"{submitted.as_text()}\n  schedule: {cron}")
     return 0
 
 
 def _prepare_submission(args: argparse.Namespace) -> tuple:
-    """Config, runtime arguments, compiled spec and a checked connection, in that order, so
-    that mistakes in the command line show before anything is sent."""
-    from pipeline import kfp_client
-
+    """Config, runtime arguments, compiled spec, the client module of `kubeflow.backend`
+    (kfp_client or vertex_client) and its checked connection, in that order, so that
+    mistakes in the command line show before anything is sent."""
     config = config_lib.load_config(args.config, args.overrides)
     arguments = _runtime_arguments(args.params)
     path = _compile_for_kubeflow(config, args.output)
-    return config, arguments, path, kfp_client.connect(config.kubeflow)
+    if config.kubeflow.backend == "vertex":
+        from pipeline import vertex_client as client
+    else:
+        from pipeline import kfp_client as client
+    return config, arguments, path, client, client.connect(config.kubeflow)
 
 
 def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None) -> str:
@@ -364,6 +368,7 @@ def main(argv: List[str] | None = None) -> int:
     if args.command in _KUBEFLOW_COMMANDS:
         try:
             from pipeline.kfp_client import KfpError
+            from pipeline.vertex_client import VertexError
         except ImportError as error:
             print(
                 f"error: {args.command} needs the kubeflow extra ({error.name} is missing): "
@@ -371,7 +376,7 @@ def main(argv: List[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        known_errors += (KfpError,)
+        known_errors += (KfpError, VertexError)
     try:
         return args.handler(args)
     except known_errors as error:
