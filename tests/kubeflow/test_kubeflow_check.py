@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import demo_data
 from pipeline import pipeline as dag
 from tests.kubeflow import check
 
@@ -48,11 +49,19 @@ def image():
 
 
 @pytest.fixture(scope="module")
-def runs(image, tmp_path_factory, digits_subset):
+def given_data(tmp_path_factory):
+    """The data root given at run time: 50 images a class, where the config's has 60."""
+    root = tmp_path_factory.mktemp("given_data")
+    demo_data.write_digits(root, classes=[0, 1, 2], per_class=50)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(image, tmp_path_factory, given_data):
     """Two runs in one work folder: the first with the run parameters given (the data root
-    and the epochs), the second with the spec's defaults."""
+    and the epochs), the second with the spec's default data root."""
     work = tmp_path_factory.mktemp("kubeflow")
-    parameters = {dag.DATA_ROOT_PARAMETER: str(digits_subset), dag.EPOCHS_PARAMETER: EPOCHS}
+    parameters = {dag.DATA_ROOT_PARAMETER: str(given_data), dag.EPOCHS_PARAMETER: EPOCHS}
     first = check.run_check(IMAGE, work, parameters)
     second = check.run_check(IMAGE, work, {dag.EPOCHS_PARAMETER: 1})
     return first, second
@@ -75,11 +84,12 @@ def test_every_task_ran_in_its_own_container_to_a_pushed_model(runs):
     assert result["tflite"] == ["model_dynamic_range.tflite"]
 
 
-def test_run_parameters_reach_the_tasks(runs, digits_subset):
-    first, _ = runs
-    [examples] = first.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
-    assert examples["metadata"]["examples"] == len(list(digits_subset.rglob("*.png")))
-    assert digits_subset != Path(first.config.data.root)
+def test_run_parameters_reach_the_tasks(runs, given_data):
+    first, second = runs
+    [given] = first.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
+    assert given["metadata"]["examples"] == 150 == len(list(given_data.rglob("*.png")))
+    [default] = second.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
+    assert default["metadata"]["examples"] == 180  # the config's data.root
     trainer_log = first.run.tasks[dag.TRAINER].log.read_text()
     assert f"Epoch {EPOCHS}/{EPOCHS}" in trainer_log
     assert f"Epoch {EPOCHS + 1}/" not in trainer_log
