@@ -1,6 +1,7 @@
 """The pipeline image, built here with Docker, and every task of the compiled spec executed
-in it by the stand-in open-source KFP backend (local_kfp.py), twice: the first run ends
-blessed and pushed with no baseline; the second finds the model the first pushed.
+in it by the stand-in open-source KFP backend (local_kfp.py): a first run, with runtime
+parameters given, to a blessed and pushed model with no baseline. (What a second run's
+baseline task gives is tested without Docker: tests/components/test_latest_blessed_model.py.)
 
 Builds the image with scripts/image.sh, which installs Docker and starts dockerd when none
 runs (the daemon it started is stopped at the end).
@@ -57,14 +58,11 @@ def given_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def runs(image, tmp_path_factory, given_data):
-    """Two runs in one work folder: the first with the run parameters given (the data root
-    and the epochs), the second with the spec's default data root."""
+def first(image, tmp_path_factory, given_data):
+    """One run with the runtime parameters given: the data root and the epochs."""
     work = tmp_path_factory.mktemp("kubeflow")
     parameters = {dag.DATA_ROOT_PARAMETER: str(given_data), dag.EPOCHS_PARAMETER: EPOCHS}
-    first = check.run_check(IMAGE, work, parameters)
-    second = check.run_check(IMAGE, work, {dag.EPOCHS_PARAMETER: 1})
-    return first, second
+    return check.run_check(IMAGE, work, parameters)
 
 
 def test_the_image_is_checked(image):
@@ -74,8 +72,7 @@ def test_the_image_is_checked(image):
     assert "image size: image-pipeline:test" in image
 
 
-def test_every_task_ran_in_its_own_container_to_a_pushed_model(runs):
-    first, _ = runs
+def test_every_task_ran_in_its_own_container_to_a_pushed_model(first):
     assert set(first.run.tasks) == set(first.spec["root"]["dag"]["tasks"])
     result = check.outcome(first)
     assert result["blessed"]
@@ -84,19 +81,16 @@ def test_every_task_ran_in_its_own_container_to_a_pushed_model(runs):
     assert result["tflite"] == ["model_dynamic_range.tflite"]
 
 
-def test_run_parameters_reach_the_tasks(runs, given_data):
-    first, second = runs
+def test_run_parameters_reach_the_tasks(first, given_data):
     [given] = first.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
     assert given["metadata"]["examples"] == 150 == len(list(given_data.rglob("*.png")))
-    [default] = second.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
-    assert default["metadata"]["examples"] == 180  # the config's data.root
+    assert len(list(Path(first.config.data.root).rglob("*.png"))) == 180  # the default
     trainer_log = first.run.tasks[dag.TRAINER].log.read_text()
     assert f"Epoch {EPOCHS}/{EPOCHS}" in trainer_log
     assert f"Epoch {EPOCHS + 1}/" not in trainer_log
 
 
-def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(runs):
-    first, _ = runs
+def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(first):
     for name, task in first.run.tasks.items():
         for key, [artifact] in task.outputs.items():
             prefix = f"{check.PIPELINE_ROOT}/kubeflow-check/{first.run.run_id}/{name}/"
@@ -104,18 +98,10 @@ def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(runs):
             assert first.backend.host_path(artifact["uri"]).exists(), (name, key)
 
 
-def test_first_run_has_no_baseline_the_second_the_first_runs_model(runs):
-    first, second = runs
+def test_the_first_run_has_an_empty_baseline_and_evaluates_without_one(first):
     [empty] = first.run.tasks[dag.BASELINE].outputs["model"]
     assert empty["metadata"]["source"] == ""
-    [baseline] = second.run.tasks[dag.BASELINE].outputs["model"]
-    assert baseline["metadata"]["source"] == check.outcome(first)["pushed"]
-
-    def baseline_specs(run):
-        [evaluation] = run.run.tasks[dag.EVALUATOR].outputs["evaluation"]
-        config = run.backend.host_path(evaluation["uri"]) / "eval_config.json"
-        model_specs = json.loads(config.read_text())["evalConfig"]["modelSpecs"]
-        return [spec for spec in model_specs if spec.get("isBaseline")]
-
-    assert baseline_specs(first) == []
-    assert len(baseline_specs(second)) == 1
+    [evaluation] = first.run.tasks[dag.EVALUATOR].outputs["evaluation"]
+    config = first.backend.host_path(evaluation["uri"]) / "eval_config.json"
+    model_specs = json.loads(config.read_text())["evalConfig"]["modelSpecs"]
+    assert [spec for spec in model_specs if spec.get("isBaseline")] == []
