@@ -61,19 +61,21 @@ def config_for(work_dir: Path, image: str, data_root: Path) -> config_lib.Pipeli
     )
 
 
-def run_check(image: str, work_dir: Path, parameters: dict, data_root: Path | None = None) -> Check:
-    """Compiles and executes the spec; `parameters` are the run's runtime parameters. The
-    default data is 3 digit classes x 60 images, written under `work_dir/data`."""
+def run_check(image: str, work_dir: Path, parameters: dict) -> Check:
+    """Compiles and executes the spec; `parameters` are the run's runtime parameters (a
+    `data_root` given is mounted in every task, as `work_dir` is). The config's data is 3
+    digit classes x 60 images, written under `work_dir/data`."""
     work_dir = work_dir.resolve()
-    if data_root is None:
-        data_root = work_dir / "data"
-        demo_data.write_digits(data_root, classes=[0, 1, 2], per_class=60)
+    data_root = work_dir / "data"
+    demo_data.write_digits(data_root, classes=[0, 1, 2], per_class=60)
     config = config_for(work_dir, image, data_root)
     spec_path = work_dir / "pipeline.yaml"
     kubeflow_runner.write_spec(config, str(spec_path))
     spec = yaml.safe_load(spec_path.read_text())
+    given_root = parameters.get(dag.DATA_ROOT_PARAMETER)
+    mounts = [work_dir, *([Path(given_root).resolve()] if given_root else [])]
     backend = LocalKfp(
-        image, store_dir=work_dir / "store", mounts=[work_dir], log_dir=work_dir / "logs"
+        image, store_dir=work_dir / "store", mounts=mounts, log_dir=work_dir / "logs"
     )
     return Check(config, backend, backend.run(spec, parameters, PIPELINE_ROOT), spec)
 
