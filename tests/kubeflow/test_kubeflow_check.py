@@ -86,8 +86,8 @@ def test_run_parameters_reach_the_tasks(first, given_data):
     assert given["metadata"]["examples"] == 150 == len(list(given_data.rglob("*.png")))
     assert len(list(Path(first.config.data.root).rglob("*.png"))) == 180  # the default
     trainer_log = first.run.tasks[dag.TRAINER].log.read_text()
-    assert f"Epoch {EPOCHS}/{EPOCHS}" in trainer_log
-    assert f"Epoch {EPOCHS + 1}/" not in trainer_log
+    assert f"Trainer: epoch {EPOCHS}/{EPOCHS}:" in trainer_log  # run_fn's line per epoch
+    assert f"epoch {EPOCHS + 1}/" not in trainer_log
 
 
 def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(first):
