@@ -141,16 +141,7 @@ def submit(
     job = None
     try:
         with _api_errors(connection), _sdk_logs():
-            job = aiplatform.PipelineJob(
-                display_name=run_name,
-                template_path=package_path,
-                pipeline_root=pipeline_root,
-                parameter_values=dict(arguments),
-                project=connection.project,
-                location=connection.region,
-                credentials=connection.credentials,
-                enable_caching=None,  # each task's caching as compiled into the spec
-            )
+            job = _pipeline_job(connection, run_name, package_path, pipeline_root, arguments)
             job.submit(
                 service_account=settings.service_account or None,
                 experiment=settings.experiment or None,
@@ -173,6 +164,25 @@ def submit(
         settings.experiment,
         arguments,
         resource_name=job.resource_name,
+    )
+
+
+def _pipeline_job(
+    connection: Connection,
+    display_name: str,
+    package_path: str,
+    pipeline_root: str,
+    arguments: Mapping[str, Any],
+) -> aiplatform.PipelineJob:
+    return aiplatform.PipelineJob(
+        display_name=display_name,
+        template_path=package_path,
+        pipeline_root=pipeline_root,
+        parameter_values=dict(arguments),
+        project=connection.project,
+        location=connection.region,
+        credentials=connection.credentials,
+        enable_caching=None,  # each task's caching as compiled into the spec
     )
 
 
@@ -202,16 +212,7 @@ def schedule(
                     "pass --replace to replace it"
                 )
             existing.delete()
-        job = aiplatform.PipelineJob(
-            display_name=name,
-            template_path=package_path,
-            pipeline_root=pipeline_root,
-            parameter_values=dict(arguments),
-            project=connection.project,
-            location=connection.region,
-            credentials=connection.credentials,
-            enable_caching=None,
-        )
+        job = _pipeline_job(connection, name, package_path, pipeline_root, arguments)
         created = job.create_schedule(
             cron=cron,
             display_name=name,
