@@ -57,9 +57,11 @@ class DataConfig:
     see the `latest_spans` newest spans. Images with a side under `min_side` or more than
     `max_pixels` pixels (read from the header, before decoding) are quarantined, and the run
     fails when more than `max_quarantine_fraction` of the files that are not ignored are
-    quarantined. Examples go to a split by a hash of the image content, in proportion to
-    `split` (a manifest's `split` column overrides it), so an image lands in the same split
-    on every run and identical images never straddle splits.
+    quarantined, or when a class gives fewer than `min_images_per_class` examples (0: no
+    minimum; a class folder that gives none is reported either way). Examples go to a split
+    by a hash of the image content, in proportion to `split` (a manifest's `split` column
+    overrides it), so an image lands in the same split on every run and identical images
+    never straddle splits.
     """
 
     root: str = "data/digits"
@@ -69,6 +71,7 @@ class DataConfig:
     min_side: int = 8
     max_pixels: int = 50_000_000
     max_quarantine_fraction: float = 0.1
+    min_images_per_class: int = 1
     split: Mapping[str, int] = dataclasses.field(default_factory=lambda: {"train": 8, "eval": 2})
 
     @property
@@ -109,6 +112,12 @@ class DataConfig:
                 f"data.max_pixels: expected at least min_side squared ({self.min_side**2}), "
                 f"got {self.max_pixels}"
             )
+        _require(
+            self.min_images_per_class >= 0,
+            "data.min_images_per_class",
+            "a whole number >= 0 (0: no minimum)",
+            self.min_images_per_class,
+        )
         if not 0 <= self.max_quarantine_fraction <= 1:
             raise ConfigError(
                 "data.max_quarantine_fraction: expected a value in [0, 1], "
@@ -433,11 +442,14 @@ class ServingConfig:
 
     `keep_versions` is how many versions stay, newest first, both there and in
     `<output_dir>/tflite/<model_name>/`; 0 keeps them all. Each version appears whole
-    (staged, then renamed into place: components/publish.py).
+    (staged, then renamed into place: components/publish.py). The serving signatures refuse
+    an image of more than `max_pixels` pixels, read from its header before any pixel is
+    decoded (trainer/decode.py); it must admit every image ingestion accepts.
     """
 
     model_name: str = "image_classifier"
     keep_versions: int = 5
+    max_pixels: int = 50_000_000
 
     def validate(self) -> None:
         if not self.model_name or "/" in self.model_name:
@@ -621,6 +633,13 @@ class PipelineConfig:
             self.kubeflow,
         ):
             section.validate()
+        _require(
+            self.serving.max_pixels >= self.data.max_pixels,
+            "serving.max_pixels",
+            f"at least data.max_pixels ({self.data.max_pixels}): the model must serve every "
+            "image it can be trained and evaluated on",
+            self.serving.max_pixels,
+        )
         for name, component in self.components.items():
             component.resources.validate(f"components.{name}.resources")
         _require(

@@ -108,6 +108,7 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         min_side=config.data.min_side,
         max_pixels=config.data.max_pixels,
         max_quarantine_fraction=config.data.max_quarantine_fraction,
+        min_images_per_class=config.data.min_images_per_class,
         output_config=tfx.proto.Output(
             split_config=tfx.proto.SplitConfig(
                 splits=[
@@ -299,6 +300,7 @@ def trainer_config(config: PipelineConfig) -> dict:
     return {
         **trainer,
         "image_size": config.image_size,
+        "max_pixels": config.serving.max_pixels,
         "augmentation": dataclasses.asdict(config.augmentation),
     }
 

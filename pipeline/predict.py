@@ -2,8 +2,10 @@
 
 It takes a SavedModel (a version dir, or the push location, whose newest version is used)
 and calls its `serving_default` signature on the file's bytes, or a `.tflite` file, which
-it feeds exactly as `metadata.json` next to it tells an app to (decode, resize, [0, 255]),
-reading the class names from `labels.txt`. Either way it checks what the model ships with,
+it feeds exactly as `metadata.json` next to it tells an app to (decode by the contract in
+trainer/decode.py, resize, [0, 255]), reading the class names from `labels.txt`; a
+SavedModel refuses images over its `serving.max_pixels`, a `.tflite` over the default
+`serving.max_pixels`, before decoding them. Either way it checks what the model ships with,
 not what training saw. A file that cannot be read or decoded is one line naming it, and
 the others are still classified.
 """
@@ -19,7 +21,8 @@ from typing import Callable, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from trainer import export, preprocessing, tflite
+from pipeline.config import ServingConfig
+from trainer import decode, export, preprocessing, tflite
 
 Classify = Callable[[bytes], Tuple[List[str], List[float]]]
 """Encoded image -> class names and scores, best first."""
@@ -93,11 +96,12 @@ def _tflite(model_path: str) -> Classify:
         interpreter = tflite.TFLiteClassifier(f.read())
 
     @tf.function
-    def decode(image_bytes):
-        return preprocessing.decode_and_resize(export.check_image_bytes(image_bytes), size)
+    def model_input(image_bytes):
+        checked = decode.check_image_bytes(image_bytes, ServingConfig.max_pixels)
+        return preprocessing.decode_and_resize(checked, size)
 
     def classify(image: bytes) -> Tuple[List[str], List[float]]:
-        probabilities = interpreter.predict(decode(tf.constant([image])).numpy())[0]
+        probabilities = interpreter.predict(model_input(tf.constant([image])).numpy())[0]
         order = np.argsort(-probabilities)
         return list(class_names[order]), list(probabilities[order])
 
@@ -123,7 +127,9 @@ def predict_files(classify: Classify, paths: Sequence[str], top_k: int) -> List[
 
 def _reason(message: str) -> str:
     """The check's text without TF's wrapping and the batch index (one file is one image):
-    '... [image_bytes[0] is not a JPEG, ...]' -> 'not a JPEG, ...'. A file that passes the
-    check but does not decode (e.g. truncated) gets a plain sentence, not TF's graph dump."""
-    found = re.search(r"image_bytes\[\d+\] is (not [^\]]*)", message)
+    '... [image_bytes[0] is not a JPEG, ...]' -> 'not a JPEG, ...', '... is 30000x30000
+    pixels, over serving.max_pixels=...' -> '30000x30000 pixels, over ...'. A file that
+    passes the check but does not decode (e.g. truncated) gets a plain sentence, not TF's
+    graph dump."""
+    found = re.search(r"image_bytes\[\d+\] is ([^\]]*)", message)
     return found.group(1) if found else "could not be decoded as an image (truncated or corrupt?)"

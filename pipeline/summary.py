@@ -33,6 +33,8 @@ class RunSummary:
     ignored: int
     duplicates: int
     quarantine_reasons: Dict[str, int]
+    empty_classes: List[str]
+    """Class folders (or manifest labels) none of whose files became an example."""
     anomalies: List[str]
     weights: str
     eval_accuracy: float | None
@@ -69,6 +71,11 @@ class RunSummary:
             f"Run {self.run_id}",
             f"  examples         {splits}",
             self.files_line(),
+            *(
+                [f"  empty classes    {', '.join(f'{c}/' for c in self.empty_classes)}"]
+                if self.empty_classes
+                else []
+            ),
             f"  anomalies        {len(self.anomalies) or 'none'}{anomalies}",
             f"  weights          {weights}",
             f"  eval accuracy    {accuracy}"
@@ -114,6 +121,7 @@ def summarize(config: PipelineConfig) -> RunSummary:
         ignored=ingestion["ignored"],
         duplicates=ingestion["duplicates"],
         quarantine_reasons=ingestion["reasons"],
+        empty_classes=ingestion["empty_classes"],
         anomalies=_anomalies(
             nodes[dag.EXAMPLE_VALIDATOR].output("anomalies"),
             nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),

@@ -8,8 +8,11 @@
 
 Because every signature goes through `tft_layer`, there is no train/serve skew: the pixels
 the model sees at serving are computed by the very graph that computed them for training.
-`serving_default` checks the bytes first, so a client that sends something else gets an
-InvalidArgumentError naming the bad element rather than a decoder failure deep in the graph.
+`serving_default` and `serving_examples` check the images first (trainer/decode.py): a
+client that sends something else, a format that is not served or an image over
+`serving.max_pixels` gets an InvalidArgumentError naming the bad element and the reason,
+read from the header before any pixel is decoded, rather than a decoder failure deep in the
+graph or a request that takes the server's memory.
 """
 
 from typing import Dict
@@ -17,7 +20,7 @@ from typing import Dict
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import features
+from trainer import decode, features
 
 SERVING_DEFAULT = "serving_default"
 SERVING_EXAMPLES = "serving_examples"
@@ -26,30 +29,15 @@ PROBABILITIES = "probabilities"
 CLASSES = "classes"
 SCORES = "scores"
 
-_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"BM")
-"""Leading bytes of JPEG, PNG, GIF and BMP: the formats `tf.io.decode_image` reads."""
-
-
-def check_image_bytes(image_bytes: tf.Tensor) -> tf.Tensor:
-    """`image_bytes` `[batch]`, after asserting every element is an encoded image.
-
-    Raises InvalidArgumentError "image_bytes[i] is not a JPEG, PNG, GIF or BMP image" for
-    the first bad element.
-    """
-    is_image = tf.reduce_any(
-        [tf.strings.substr(image_bytes, 0, len(sig)) == sig for sig in _IMAGE_SIGNATURES], axis=0
-    )
-    first_bad = tf.argmin(tf.cast(is_image, tf.int32))
-    message = tf.strings.format("image_bytes[{}] is not a JPEG, PNG, GIF or BMP image", [first_bad])
-    check = tf.debugging.Assert(tf.reduce_all(is_image), [message])
-    with tf.control_dependencies([check]):
-        return tf.identity(image_bytes)
-
 
 def export_serving_model(
-    model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, export_dir: str
+    model: tf.keras.Model,
+    tf_transform_output: tft.TFTransformOutput,
+    export_dir: str,
+    max_pixels: int,
 ) -> None:
-    """Saves `model` with its Transform graph and the three signatures to `export_dir`."""
+    """Saves `model` with its Transform graph and the three signatures to `export_dir`;
+    the serving signatures refuse images of more than `max_pixels` pixels."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     class_names = tf.constant(tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY))
     raw_spec = tf_transform_output.raw_feature_spec()
@@ -68,12 +56,14 @@ def export_serving_model(
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve_image_bytes(image_bytes):
-        checked = check_image_bytes(image_bytes)
+        checked = decode.check_image_bytes(image_bytes, max_pixels)
         return classify({features.IMAGE_KEY: tf.reshape(checked, [-1, 1])})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(serialized):
-        return classify(tf.io.parse_example(serialized, unlabelled_spec))
+        raw = tf.io.parse_example(serialized, unlabelled_spec)
+        checked = decode.check_image_bytes(tf.reshape(raw[features.IMAGE_KEY], [-1]), max_pixels)
+        return classify({**raw, features.IMAGE_KEY: tf.reshape(checked, [-1, 1])})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def transform_features(serialized):

@@ -13,19 +13,19 @@ from typing import Any, Dict
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from trainer import features
+from trainer import decode, features
 
 
 def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     """Encoded images `[batch]` -> float32 `[batch, size, size, 3]` in [0, 255].
 
-    Grayscale and RGBA images become 3-channel RGB; GIFs give their first frame.
+    Each image is decoded by the decode contract (trainer/decode.py: upright RGB, a GIF's
+    first frame on its canvas), then resized.
     """
 
     def _one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        return tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size], antialias=True)
+        image = tf.cast(decode.decode(encoded), tf.float32)
+        return tf.image.resize(image, [image_size, image_size], antialias=True)
 
     return tf.map_fn(
         _one,
@@ -35,7 +35,7 @@ def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Dict[str, tf.Tensor], custom_config: Dict[str, Any]) -> Dict:
-    """Maps raw features (DESIGN.md's data contract) to the model's features.
+    """Maps raw features (ingestion's data contract, trainer/features.py) to the model's features.
 
     `custom_config["image_size"]` is the side, in pixels, of the square model input. The
     class counts (a second vocabulary, with frequencies) feed the Trainer's class weights.

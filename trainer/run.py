@@ -1,10 +1,10 @@
 """Trainer's run_fn: read Transform's output, train the classifier, export for serving.
 
 TFX calls `run_fn(fn_args)` with the artifact paths; everything else comes from the
-pipeline config in `fn_args.custom_config` (TrainerConfig as a dict, plus `image_size` and
-the `augmentation` policy), overridden by the Tuner's best hyperparameters when the Tuner
-ran. The log says what was actually done: weights, phases, precision, caching, and one line
-per epoch.
+pipeline config in `fn_args.custom_config` (TrainerConfig as a dict, plus `image_size`,
+serving's `max_pixels` and the `augmentation` policy), overridden by the Tuner's best
+hyperparameters when the Tuner ran. The log says what was actually done: weights, phases,
+precision, caching, and one line per epoch.
 """
 
 from __future__ import annotations
@@ -273,5 +273,7 @@ def run_fn(fn_args: FnArgs) -> None:
         ],
         class_weight=weights,
     )
-    export.export_serving_model(classifier, tf_transform_output, fn_args.serving_model_dir)
+    export.export_serving_model(
+        classifier, tf_transform_output, fn_args.serving_model_dir, config["max_pixels"]
+    )
     logging.info("Trainer: model exported to %s", fn_args.serving_model_dir)

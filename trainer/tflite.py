@@ -214,7 +214,8 @@ def bundle_metadata(
             "color": "RGB",
         },
         "preprocessing": [
-            "decode the image (JPEG, PNG, GIF first frame or BMP) to 3-channel RGB",
+            "decode the image (JPEG, PNG, GIF or BMP) to 3-channel RGB, upright: apply the "
+            "JPEG's EXIF orientation; a GIF gives its first frame, cropped to its canvas",
             f"resize to {image_size}x{image_size} (bilinear, antialiased), no crop",
             "keep pixel values in [0, 255]: the model normalises internally",
         ],

@@ -66,6 +66,8 @@ class Ingestion:
     ignored: int
     duplicates: int
     reasons: Dict[str, int]
+    empty_classes: List[str]
+    """Class folders none of whose files became an example."""
     quarantine: List[Dict[str, str]]
     """The first QUARANTINE_SHOWN quarantined files: path, reason, detail."""
 
@@ -278,5 +280,6 @@ def ingestion(examples_uri: str) -> Ingestion:
         ignored=summary["ignored"],
         duplicates=summary["duplicates"],
         reasons=summary["reasons"],
+        empty_classes=summary["empty_classes"],
         quarantine=quarantine,
     )

@@ -320,6 +320,10 @@ def _data(data: ReportData) -> str:
     if quarantined:
         rows = [[_e(r["path"]), _e(r["reason"]), _e(r["detail"])] for r in quarantined]
         listing = "<h3>Quarantined files</h3>\n" + _table(["path", "reason", "detail"], rows, 3)
+    empty = sorted({label for item in data.ingestion for label in item.empty_classes})
+    if empty:
+        folders = ", ".join(_e(f"{label}/") for label in empty)
+        listing += f'\n<p class="note">Class folders that gave no example: {folders}</p>'
     return (
         "<h3>Examples per split (this run's ingestion)</h3>\n"
         f"{splits}\n<h3>Ingestion</h3>\n{ingestion}\n{listing}"

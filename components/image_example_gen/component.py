@@ -28,11 +28,12 @@ class ImageExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         executor.MIN_SIDE_KEY: ExecutionParameter(type=int),
         executor.MAX_PIXELS_KEY: ExecutionParameter(type=int),
         executor.MAX_QUARANTINE_FRACTION_KEY: ExecutionParameter(type=float),
+        executor.MIN_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int),
     }
 
 
 class ImageExampleGen(FileBasedExampleGen):
-    """Reads class folders or a manifest into tf.Examples (see DESIGN.md's data contract).
+    """Reads class folders or a manifest into tf.Examples (the data contract: trainer/features.py).
 
     `input_config` has one pattern: `*` for class folders under `input_base`, or a manifest
     file name, optionally under a span folder (`span-{SPAN}/*`).
@@ -50,6 +51,7 @@ class ImageExampleGen(FileBasedExampleGen):
         min_side: int,
         max_pixels: int,
         max_quarantine_fraction: float,
+        min_images_per_class: int,
     ):
         spec = ImageExampleGenSpec(
             input_base=input_base,
@@ -62,6 +64,7 @@ class ImageExampleGen(FileBasedExampleGen):
                 executor.MIN_SIDE_KEY: min_side,
                 executor.MAX_PIXELS_KEY: max_pixels,
                 executor.MAX_QUARANTINE_FRACTION_KEY: max_quarantine_fraction,
+                executor.MIN_IMAGES_PER_CLASS_KEY: min_images_per_class,
             },
         )
         # FileBasedExampleGen.__init__ builds the base spec; ours extends it, so the

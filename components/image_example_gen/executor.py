@@ -39,11 +39,13 @@ REPORT_DIR = "ingestion"
 QUARANTINE_FILE = "quarantine.jsonl"
 IGNORED_FILE = "ignored.jsonl"
 DUPLICATES_FILE = "duplicates.jsonl"
+EMPTY_CLASSES_FILE = "empty_classes.jsonl"
 SUMMARY_FILE = "summary.json"
 
 MIN_SIDE_KEY = "min_side"
 MAX_PIXELS_KEY = "max_pixels"
 MAX_QUARANTINE_FRACTION_KEY = "max_quarantine_fraction"
+MIN_IMAGES_PER_CLASS_KEY = "min_images_per_class"
 
 COUNT_KEYS = ("files_seen", "examples", "quarantined", "ignored", "duplicates")
 
@@ -94,12 +96,18 @@ class _Settled:
     records: List[ingest.Record]
     files_seen: int
     classes: List[str]
+    all_classes: List[str]
 
 
 def write_report(
-    records: List[ingest.Record], examples: int, settled: _Settled, report_dir: str
+    records: List[ingest.Record],
+    examples: int,
+    per_class: Dict[str, int],
+    settled: _Settled,
+    report_dir: str,
 ) -> None:
-    """Writes quarantine, ignored and duplicates records (sorted by path) and the summary.
+    """Writes quarantine, ignored and duplicates records (sorted by path), the class
+    folders that gave no example, and the summary.
 
     One step at the end of the pipeline: records are few next to the examples (one per
     problem file), and a single writer keeps the Beam graph, and its fixed cost, small.
@@ -110,6 +118,12 @@ def write_report(
             files[DUPLICATES_FILE].append(record)
         else:
             files[IGNORED_FILE if record.ignored else QUARANTINE_FILE].append(record)
+    examples_per_class = {label: per_class.get(label, 0) for label in settled.all_classes}
+    empty = [label for label, count in examples_per_class.items() if count == 0]
+    files[EMPTY_CLASSES_FILE] = [
+        ingest.Record(f"{label}/", ingest.EMPTY_CLASS, "no file in it became an example")
+        for label in empty
+    ]
     tf.io.gfile.makedirs(report_dir)
     for filename, lines in files.items():
         with tf.io.gfile.GFile(os.path.join(report_dir, filename), "w") as handle:
@@ -123,6 +137,8 @@ def write_report(
         "duplicates": len(files[DUPLICATES_FILE]),
         "reasons": dict(sorted(collections.Counter(r.reason for r in quarantined).items())),
         "classes": settled.classes,
+        "examples_per_class": examples_per_class,
+        "empty_classes": empty,
     }
     with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:
         handle.write(json.dumps(summary, ensure_ascii=False))
@@ -172,7 +188,12 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
     read = unique.kept | "ReadFiles" >> beam.ParDo(
         _RecordsApart(lambda file: ingest.read_file(file.source, limits, file.sha256))
     ).with_outputs(_RECORDS, main="images")
-    settled = _Settled(listing.ignored + listing.quarantined, listing.files_seen, listing.classes)
+    settled = _Settled(
+        listing.ignored + listing.quarantined,
+        listing.files_seen,
+        listing.classes,
+        listing.all_classes,
+    )
     _ = (
         (identified[_RECORDS], unique[_RECORDS], read[_RECORDS])
         | "AllRecords" >> beam.Flatten()
@@ -182,6 +203,11 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
             write_report,
             examples=beam.pvalue.AsSingleton(
                 read.images | "CountExamples" >> beam.combiners.Count.Globally()
+            ),
+            per_class=beam.pvalue.AsDict(
+                read.images
+                | "KeyByClass" >> beam.Map(lambda image: (image.label, image))
+                | "CountPerClass" >> beam.combiners.Count.PerKey()
             ),
             settled=settled,
             report_dir=exec_properties[_REPORT_DIR_PROPERTY],
@@ -295,9 +321,16 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         )
         for reason, count in summary["reasons"].items():
             logging.info("ImageExampleGen: quarantined %d: %s", count, reason)
+        for label in summary["empty_classes"]:
+            logging.warning("ImageExampleGen: class folder %s/ gave no example", label)
         kept = rejected_report_dir(examples.uri)
         try:
-            check_summary(summary, kept, exec_properties[MAX_QUARANTINE_FRACTION_KEY])
+            check_summary(
+                summary,
+                kept,
+                exec_properties[MAX_QUARANTINE_FRACTION_KEY],
+                exec_properties[MIN_IMAGES_PER_CLASS_KEY],
+            )
         except (ingest.IngestError, RuntimeError):
             _copy_tree(report_dir, kept)
             raise
@@ -318,8 +351,14 @@ def _copy_tree(source: str, target: str) -> None:
         tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
 
 
-def check_summary(summary: Dict[str, Any], report_dir: str, max_quarantine_fraction: float) -> None:
-    """Fails the run when the counts do not reconcile or too much was quarantined.
+def check_summary(
+    summary: Dict[str, Any],
+    report_dir: str,
+    max_quarantine_fraction: float,
+    min_images_per_class: int,
+) -> None:
+    """Fails the run when the counts do not reconcile, too much was quarantined, or a class
+    has fewer than `min_images_per_class` examples (0: no minimum).
 
     `report_dir` is where the messages send the reader: the report as it will be kept.
     """
@@ -338,6 +377,18 @@ def check_summary(summary: Dict[str, Any], report_dir: str, max_quarantine_fract
             f"{candidates} files quarantined ({fraction:.0%}: {reasons}), over "
             f"data.max_quarantine_fraction={max_quarantine_fraction:g}; fix or remove those "
             "files, or raise the limit"
+        )
+    few = {
+        label: count
+        for label, count in summary["examples_per_class"].items()
+        if count < min_images_per_class
+    }
+    if few:
+        counts = ", ".join(f"{label}/ {count}" for label, count in few.items())
+        raise ingest.IngestError(
+            f"{report_dir}: classes with fewer than data.min_images_per_class="
+            f"{min_images_per_class} images: {counts}; add images to those folders, remove "
+            "them, or set data.min_images_per_class (0 reports empty class folders and goes on)"
         )
 
 

@@ -8,9 +8,10 @@ becomes an example, or a quarantine record (path, reason, detail), or an ignored
 dropped silently and nothing crashes the run.
 
 The format is decided by the content (Pillow's sniffing), never by the extension. Bytes are
-kept as they are when `tf.io.decode_image(channels=3)` decodes them to the same pixels
-Pillow sees; otherwise (CMYK JPEG, EXIF-rotated photos, 16-bit PNG, palette BMP, WebP,
-TIFF, ...) the image is re-encoded once, here, so Transform and serving never meet them.
+kept as they are when the decode contract (trainer/decode.py), which Transform and the
+serving signatures apply, gives exactly Pillow's upright first frame; otherwise (CMYK JPEG,
+16-bit PNG, palette BMP, animated GIF, WebP, TIFF, ...) Pillow's upright first frame is
+re-encoded once, here, so Transform never meets them.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Iterable, List, Sequence, Tuple, Union
 
-import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from trainer import features
+from trainer import decode, features
+
+Image.MAX_IMAGE_PIXELS = None
+"""Pillow's own decompression-bomb limit is off: ingestion applies `data.max_pixels` itself,
+from the header, before any pixel is decoded (`_check_size`), above Pillow's default too."""
 
 LITTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 
@@ -41,10 +45,9 @@ IMAGE_SUFFIXES = frozenset(
 """Names that promise an image. Only used to tell a broken image (quarantined) from a file
 that never claimed to be one, such as a README (ignored); the format comes from the bytes."""
 
-_EXIF_ORIENTATION = 0x0112
 _RE_ENCODE_AS_JPEG = frozenset({"JPEG", "MPO"})
 """JPEG family (MPO: phones' multi-picture JPEG, whose first picture TensorFlow reads): kept
-as is when TensorFlow reads it right, else re-encoded as JPEG (quality 95); everything else
+as is when the decode contract reads it right, else re-encoded as JPEG; everything else
 that needs re-encoding becomes a lossless PNG."""
 
 # Reasons a file is quarantined: it looked like an image but cannot be used.
@@ -66,6 +69,8 @@ NOT_IMAGE_FILE = "not an image file"
 LINKED_FOLDER = "linked folder inside the root"
 # A second copy of content already kept.
 DUPLICATE = "duplicate"
+# A class folder (or manifest label) none of whose files became an example.
+EMPTY_CLASS = "empty class folder"
 
 IGNORED_REASONS = frozenset({HIDDEN, OUTSIDE_CLASS, NOT_IMAGE_FILE, LINKED_FOLDER})
 
@@ -146,10 +151,18 @@ class Listing:
     files: List[SourceFile]
     ignored: List[Record]
     quarantined: List[Record] = dataclasses.field(default_factory=list)
+    class_folders: List[str] = dataclasses.field(default_factory=list)
+    """Every class folder found, including those with no file to read."""
 
     @property
     def classes(self) -> List[str]:
+        """The classes with at least one file to read."""
         return sorted({source.label for source in self.files})
+
+    @property
+    def all_classes(self) -> List[str]:
+        """Every class the input names: class folders, and a manifest's labels."""
+        return sorted(set(self.class_folders) | set(self.classes))
 
     @property
     def files_seen(self) -> int:
@@ -199,7 +212,7 @@ def list_class_folders(root: Union[str, os.PathLike]) -> Listing:
         raise IngestError(
             f"{root}: no files found in class sub-folders; expected {root}/<class name>/<images>"
         )
-    return Listing(walk.files, walk.ignored, walk.quarantined)
+    return Listing(walk.files, walk.ignored, walk.quarantined, walk.class_folders)
 
 
 class _Walk:
@@ -211,6 +224,7 @@ class _Walk:
         self.files: List[SourceFile] = []
         self.ignored: List[Record] = []
         self.quarantined: List[Record] = []
+        self.class_folders: List[str] = []
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -237,6 +251,7 @@ class _Walk:
 
     def class_folder(self, class_dir: Path) -> None:
         label = unicodedata.normalize("NFC", class_dir.name)
+        self.class_folders.append(label)
 
         def unreadable(error: OSError) -> None:
             path = Path(error.filename)
@@ -406,8 +421,6 @@ def _record_of(source: SourceFile, error: Exception) -> Record:
         if PurePosixPath(source.relative).suffix.lower() in IMAGE_SUFFIXES:
             return Record(source.relative, NOT_AN_IMAGE, "no image format recognised")
         return Record(source.relative, NOT_IMAGE_FILE)
-    if isinstance(error, Image.DecompressionBombError):
-        return Record(source.relative, TOO_MANY_PIXELS, str(error))
     reason = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
     return Record(source.relative, reason, str(error) or type(error).__name__)
 
@@ -423,7 +436,6 @@ class _RejectedError(Exception):
 
 _IMAGE_ERRORS = (
     _RejectedError,
-    Image.DecompressionBombError,
     OSError,  # UnidentifiedImageError, truncated data, decoder errors
     ValueError,
     SyntaxError,
@@ -445,18 +457,16 @@ def _checked_image(data: bytes, limits: Limits) -> Tuple[str, int, int, bytes]:
     """
     with Image.open(io.BytesIO(data)) as image:
         image_format = image.format or "UNKNOWN"
-        width, height = image.size
         _check_size(image.size, limits)
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-        if _tensorflow_reads_as_is(image, data) and orientation in (0, 1):
+        if decode.stored_as_is(image, data):
+            width, height = decode.upright_size(image)
             if image_format in _RE_ENCODE_AS_JPEG:
-                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
             return image_format, width, height, data
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        width, height = upright.size
-        return image_format, width, height, _re_encode(upright, image_format)
+        upright = decode.upright_rgb(image)
+        return image_format, upright.width, upright.height, _re_encode(upright, image_format)
 
 
 def _check_size(size: Tuple[int, int], limits: Limits) -> None:
@@ -472,35 +482,12 @@ def _check_size(size: Tuple[int, int], limits: Limits) -> None:
         )
 
 
-def _tensorflow_reads_as_is(image: Image.Image, data: bytes) -> bool:
-    """Whether `tf.io.decode_image(channels=3)` gives the same pixels as Pillow's RGB.
-
-    Measured with TensorFlow 2.16: CMYK JPEG, 16-bit PNG and 1-/4-/8-bit palette BMP are
-    decoded wrongly or not at all; every other JPEG, PNG, GIF and BMP variant matches.
-    """
-    if image.format in _RE_ENCODE_AS_JPEG:
-        return image.mode in ("L", "RGB")
-    if image.format == "PNG":
-        return _png_bit_depth(data) <= 8
-    if image.format == "BMP":
-        return image.mode in ("RGB", "RGBA")
-    return image.format == "GIF"
-
-
-def _png_bit_depth(data: bytes) -> int:
-    """Bit depth from the PNG IHDR chunk (Pillow hides it: it reduces 16-bit RGB to 8)."""
-    return data[24] if len(data) > 24 else 8
-
-
 def _re_encode(image: Image.Image, image_format: str) -> bytes:
-    """Encodes `image` as an 8-bit RGB, RGBA or grayscale JPEG/PNG TensorFlow decodes."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
-    elif image.mode not in ("RGB", "RGBA", "L", "LA"):
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    """Encodes an 8-bit RGB or grayscale `image` as JPEG (quality 95, colour kept at full
+    resolution: no chroma subsampling) when it came as one, else as a lossless PNG."""
     buffer = io.BytesIO()
     if image_format in _RE_ENCODE_AS_JPEG:
-        image.convert("RGB" if image.mode != "L" else "L").save(buffer, "JPEG", quality=95)
+        image.save(buffer, "JPEG", quality=95, subsampling=0)
     else:
         image.save(buffer, format="PNG")
     return buffer.getvalue()

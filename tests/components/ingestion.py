@@ -22,6 +22,7 @@ def run_executor(
     min_side=8,
     max_pixels=1_000_000,
     max_quarantine_fraction=1.0,
+    min_images_per_class=1,
     beam_pipeline_args=(),
 ):
     examples = standard_artifacts.Examples()
@@ -49,6 +50,7 @@ def run_executor(
         executor.MIN_SIDE_KEY: min_side,
         executor.MAX_PIXELS_KEY: max_pixels,
         executor.MAX_QUARANTINE_FRACTION_KEY: max_quarantine_fraction,
+        executor.MIN_IMAGES_PER_CLASS_KEY: min_images_per_class,
     }
     context = executor.Executor.Context(beam_pipeline_args=list(beam_pipeline_args))
     executor.Executor(context).Do({}, {"examples": [examples]}, exec_properties)

@@ -1,7 +1,8 @@
 """A messy first folder, built on the fly: every kind of good and bad file, through Beam.
 
 Asserts the exact counts, the reason for every file that did not become an example, and
-that every example decodes with TensorFlow to its recorded height and width, 3 channels.
+that every example decodes by the decode contract (trainer/decode.py, what Transform and
+serving apply) to its recorded height and width, 3 channels.
 """
 
 import pytest
@@ -10,6 +11,7 @@ import tensorflow as tf
 from components.image_example_gen import executor, ingest
 from tests.components import images
 from tests.components.ingestion import read_report, read_split, run_executor
+from trainer import decode
 
 CATS, NEKO, DOGS = "chats é", "猫", "dog"
 
@@ -140,7 +142,7 @@ def test_every_valid_image_decodes_to_its_size_with_three_channels(ingested):
         example = found[source]
         assert (example["height"], example["width"]) == (height, width), source
         assert example["label"].decode() == source.split("/")[0]
-        image = tf.io.decode_image(example["image"], channels=3, expand_animations=False)
+        image = decode.decode(tf.constant(example["image"]))
         assert tuple(image.shape) == (height, width, 3), source
 
 

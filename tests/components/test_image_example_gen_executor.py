@@ -1,6 +1,7 @@
 """The real ImageExampleGen executor in Beam: splits by content hash, report, reconciliation."""
 
 import gzip
+import shutil
 
 import pytest
 import tensorflow as tf
@@ -133,3 +134,26 @@ def test_manifest_rows_name_label_and_split(tmp_path):
     assert not {b"pics/0.png", b"pics/1.png", b"pics/2.png", b"pics/3.png"} & set(train)
     assert eval_[b"pics/1.png"] == b"odd"
     assert len(train) + len(eval_) == 12
+
+
+def test_an_empty_class_folder_fails_the_run_by_default(corpus, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    (data / "7" / ".thumbnails").mkdir(parents=True)
+    with pytest.raises(ingest.IngestError) as error:
+        run_executor(data, tmp_path / "out")
+    message = str(error.value)
+    assert "fewer than data.min_images_per_class=1 images: 7/ 0" in message
+    assert "data.min_images_per_class (0 reports empty class folders and goes on)" in message
+
+
+def test_an_empty_class_folder_is_reported_when_allowed(corpus, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    (data / "7").mkdir()
+    examples = run_executor(data, tmp_path / "out", min_images_per_class=0)
+    summary = executor.read_summary(examples.uri)
+    assert summary["empty_classes"] == ["7"]
+    assert summary["examples_per_class"]["7"] == 0
+    assert summary["examples_per_class"]["1"] == 60
+    assert read_report(examples, executor.EMPTY_CLASSES_FILE) == [("7/", ingest.EMPTY_CLASS)]

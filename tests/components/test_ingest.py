@@ -10,6 +10,7 @@ from PIL import Image
 
 from components.image_example_gen import ingest
 from tests.components import images
+from trainer import decode
 
 
 def feature(example, key):
@@ -27,8 +28,8 @@ def read(tmp_path, name, data, label="cat", limits=SMALL_IMAGES_OK):
 
 
 def decoded(result):
-    image = feature(result.example, "image")
-    return tf.io.decode_image(image, channels=3, expand_animations=False).numpy()
+    """The stored image as Transform and serving decode it (trainer/decode.py)."""
+    return decode.decode(tf.constant(feature(result.example, "image"))).numpy()
 
 
 @pytest.mark.parametrize(
@@ -90,8 +91,10 @@ def test_sixteen_bit_png_keeps_its_brightness(tmp_path):
     assert pixels[0, -1].tolist() == [255, 255, 255]
 
 
-def test_exif_orientation_is_applied_and_the_size_is_the_upright_size(tmp_path):
-    result = read(tmp_path, "phone.jpg", images.rotated_jpeg(size=(12, 10), orientation=6))
+def test_exif_rotated_jpeg_is_kept_as_is_with_its_upright_size(tmp_path):
+    data = images.rotated_jpeg(size=(12, 10), orientation=6)
+    result = read(tmp_path, "phone.jpg", data)
+    assert feature(result.example, "image") == data  # the decode contract applies EXIF
     assert (feature(result.example, "height"), feature(result.example, "width")) == (12, 10)
     assert decoded(result).shape == (12, 10, 3)
 

@@ -176,6 +176,11 @@ def test_component_settings_are_strict(tmp_path):
         ("data:\n  min_side: 0\n", "data.min_side: expected at least 1"),
         ("data:\n  min_side: 32\n  max_pixels: 100\n", "data.max_pixels: expected at least"),
         ("data:\n  max_quarantine_fraction: 2\n", "data.max_quarantine_fraction"),
+        ("data:\n  min_images_per_class: -1\n", "data.min_images_per_class: expected"),
+        (
+            "data:\n  max_pixels: 60000000\n",
+            "serving.max_pixels: expected at least data.max_pixels (60000000)",
+        ),
         ("validation:\n  on_anomalies: ignore\n", "validation.on_anomalies: expected stop or warn"),
         ("validation:\n  max_drift: {source: 0.1}\n", "validation.max_drift.source"),
         ("validation:\n  max_skew: {label: 2}\n", "validation.max_skew.label: expected a number"),

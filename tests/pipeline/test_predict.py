@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from pipeline import cli
-from trainer import export, preprocessing, tflite
+from trainer import decode, export, preprocessing, tflite
 
 SIZE = 8
 CLASSES = ["dark", "light"]
@@ -50,7 +50,8 @@ def models(tmp_path_factory):
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
         def serve(self, image_bytes):
-            images = preprocessing.decode_and_resize(export.check_image_bytes(image_bytes), SIZE)
+            checked = decode.check_image_bytes(image_bytes, max_pixels=1_000_000)
+            images = preprocessing.decode_and_resize(checked, SIZE)
             best = tf.math.top_k(self.model(images), k=2)
             return {"classes": tf.gather(names, best.indices), "scores": best.values}
 

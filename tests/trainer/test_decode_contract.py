@@ -1,0 +1,254 @@
+"""The decode contract (trainer/decode.py) held to ingestion by one parity corpus.
+
+For every file of a corpus of odd but real images (the eight EXIF orientations, animated,
+oversized-frame and transparent GIFs, palette, grayscale, RGBA and 16-bit PNGs, CMYK and
+progressive JPEGs, BMPs, WebP, TIFF, and headers that claim too many pixels):
+
+- the pixels ingestion stores, decoded by the contract, equal the pixels the contract gives
+  for the raw bytes a client sends, and both equal Pillow's upright first frame (within
+  JPEG tolerance where a JPEG is decoded or re-encoded);
+- the same holds through the exported model: its Transform layer gives the same model
+  input for the raw bytes as for the ingested example, and `serving_default` on the raw
+  bytes scores as `serving_examples` scores the ingested example;
+- what serving cannot decode as ingestion did is refused with one line naming it, and
+  `predict` prints one correct line per file;
+- a 30000x30000 PNG is refused without allocating its pixels (peak memory, measured in a
+  process of its own).
+"""
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image, ImageOps
+
+from components.image_example_gen import ingest
+from pipeline import predict
+from tests.components import images
+from tests.components.ingestion import read_report, read_split, run_executor
+from trainer import decode, export, features
+
+INGEST_MAX_PIXELS = 1_000_000
+SERVING_MAX_PIXELS = 50_000_000  # the config's default, which the `trained` model has
+
+SERVED = {
+    **{f"exif-{o}.jpg": lambda o=o: images.exif_jpeg(o) for o in range(1, 9)},
+    "progressive.jpg": lambda: images.save(images.pattern(), "JPEG", progressive=True),
+    "gray.jpg": lambda: images.save(images.pattern(mode="L"), "JPEG"),
+    "cmyk.jpg": lambda: images.save(images.pattern(mode="CMYK"), "JPEG", quality=95),
+    "palette.png": lambda: images.save(images.pattern(mode="P"), "PNG"),
+    "gray.png": lambda: images.save(images.pattern(mode="L"), "PNG"),
+    "rgba.png": lambda: images.save(images.pattern(mode="RGBA"), "PNG"),
+    "deep-gray.png": lambda: images.png_16_bit(size=(40, 30)),
+    "deep-rgb.png": lambda: images.png_16_bit_rgb(size=(40, 30)),
+    "still.gif": lambda: images.save(images.pattern().convert("P"), "GIF"),
+    "oversized-frame.gif": images.gif_with_oversized_frame,
+    "animated.gif": lambda: images.animated_gif(size=(20, 16)),
+    "transparent.gif": images.transparent_gif,
+    "rgb.bmp": lambda: images.save(images.pattern(), "BMP"),
+}
+"""Files the serving graph decodes to the pixels ingestion stores."""
+
+REFUSED = {
+    "photo.webp": ("WebP", lambda: images.save(images.pattern(), "WEBP", lossless=True)),
+    "scan.tiff": ("TIFF", lambda: images.save(images.pattern(), "TIFF")),
+    "palette.bmp": ("8 bits per pixel", lambda: images.save(images.pattern(mode="P"), "BMP")),
+    "partial-frame.gif": ("first frame", images.gif_with_partial_first_frame),
+}
+"""Files ingestion stores (re-encoded) but serving refuses, and a word of the refusal."""
+
+TOO_MANY_PIXELS = {
+    "bomb.png": lambda: images.png_header_only(30000, 30000),
+    "bomb.jpg": lambda: images.jpeg_header_claiming(30000, 30000),
+    "bomb.gif": lambda: images.gif_header_claiming(60000, 60000),
+}
+"""Headers that claim more than serving.max_pixels (and data.max_pixels)."""
+
+JPEG_MAX_DIFFERENCE, JPEG_MEAN_DIFFERENCE = 24, 2.0
+"""How far two JPEG decoders (TensorFlow's and Pillow's), or ingestion's quality-95
+re-encoding, may differ on these pictures: up to 12 where chroma upsampling meets the sharp
+corner mark (17 for the CMYK JPEG, decoded once by each after a re-encoding), about 1 on
+average. A wrong orientation differs by up to 255, and by tens on average."""
+
+
+def pillow_upright(data: bytes) -> np.ndarray:
+    """The reference: Pillow's first frame, EXIF orientation applied, RGB (alpha dropped,
+    a GIF's transparent pixels black, 16-bit reduced to its high byte)."""
+    image = Image.open(io.BytesIO(data))
+    if image.mode.startswith("I;16"):
+        gray = (np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    rgba = np.asarray(ImageOps.exif_transpose(image).convert("RGBA"))
+    if image.format == "GIF":
+        return np.where(rgba[..., 3:] == 0, 0, rgba[..., :3]).astype(np.uint8)
+    return rgba[..., :3]
+
+
+def assert_alike(got: np.ndarray, expected: np.ndarray, name: str) -> None:
+    """Equal pixels; within the JPEG decoders' difference for a JPEG."""
+    assert got.shape == expected.shape, name
+    difference = np.abs(got.astype(float) - expected.astype(float))
+    if name.endswith(".jpg"):
+        assert difference.max() <= JPEG_MAX_DIFFERENCE, (name, difference.max())
+        assert difference.mean() <= JPEG_MEAN_DIFFERENCE, (name, difference.mean())
+    else:
+        assert difference.max() == 0, (name, difference.max())
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """The corpus on disk, its files spread over two classes, and what ingestion made of it."""
+    root = tmp_path_factory.mktemp("parity") / "photos"
+    makers = {**SERVED, **{n: maker for n, (_, maker) in REFUSED.items()}, **TOO_MANY_PIXELS}
+    paths = {}
+    for index, (name, maker) in enumerate(sorted(makers.items())):
+        path = root / ("a" if index % 2 else "b") / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(maker())
+        paths[name] = path
+    examples = run_executor(root, root.parent / "out", max_pixels=INGEST_MAX_PIXELS)
+    stored = read_split(examples, "train") + read_split(examples, "eval")
+    return {
+        "paths": paths,
+        "examples": examples,
+        "stored": {e[features.SOURCE_KEY].decode().split("/")[1]: e for e in stored},
+    }
+
+
+def test_every_file_is_stored_or_quarantined_for_its_pixels(corpus):
+    assert set(corpus["stored"]) == set(SERVED) | set(REFUSED)
+    quarantined = read_report(corpus["examples"], "quarantine.jsonl")
+    assert sorted(path.split("/")[1] for path, _ in quarantined) == sorted(TOO_MANY_PIXELS)
+    assert {reason for _, reason in quarantined} == {ingest.TOO_MANY_PIXELS}
+
+
+def test_the_quarantine_detail_names_data_max_pixels(corpus):
+    path = corpus["examples"].uri + "/ingestion/quarantine.jsonl"
+    with open(path, encoding="utf-8") as handle:
+        details = [json.loads(line)["detail"] for line in handle]
+    assert len(details) == len(TOO_MANY_PIXELS)
+    assert all(f"over data.max_pixels={INGEST_MAX_PIXELS}" in d for d in details), details
+
+
+@pytest.mark.parametrize("name", sorted(SERVED) + sorted(REFUSED))
+def test_stored_and_raw_pixels_decode_alike_and_as_pillow_sees_them(corpus, name):
+    raw = corpus["paths"][name].read_bytes()
+    example = corpus["stored"][name]
+    stored = decode.decode(tf.constant(example[features.IMAGE_KEY])).numpy()
+    reference = pillow_upright(raw)
+    assert (example[features.HEIGHT_KEY], example[features.WIDTH_KEY]) == reference.shape[:2]
+    assert_alike(stored, reference, name)
+    if name in SERVED:
+        served = decode.decode(tf.constant(raw)).numpy()
+        assert_alike(served, reference, name)
+        assert_alike(served, stored, name)
+
+
+def test_exif_orientations_are_kept_as_is_and_applied_in_the_graph(corpus):
+    for orientation in range(1, 9):
+        name = f"exif-{orientation}.jpg"
+        assert corpus["stored"][name][features.IMAGE_KEY] == corpus["paths"][name].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    return tf.saved_model.load(trained.serving_model_dir)
+
+
+def _example(image: bytes) -> bytes:
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+                features.LABEL_KEY: tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"0"])),
+            }
+        )
+    ).SerializeToString()
+
+
+def test_the_exported_model_sees_raw_bytes_as_it_saw_the_ingested_example(corpus, exported):
+    transform = exported.signatures[export.TRANSFORM_FEATURES]
+    serve = exported.signatures[export.SERVING_DEFAULT]
+    serve_examples = exported.signatures[export.SERVING_EXAMPLES]
+    image_key = features.transformed_name(features.IMAGE_KEY)
+    for name in sorted(SERVED):
+        raw = corpus["paths"][name].read_bytes()
+        stored = _example(corpus["stored"][name][features.IMAGE_KEY])
+        inputs = transform(examples=tf.constant([_example(raw), stored]))[image_key].numpy()
+        assert_alike(inputs[0], inputs[1], name)
+        from_raw = serve(image_bytes=tf.constant([raw]))[export.PROBABILITIES].numpy()
+        from_example = serve_examples(examples=tf.constant([stored]))[export.PROBABILITIES]
+        assert np.abs(from_raw - from_example.numpy()).max() <= 0.05, name
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED) + sorted(TOO_MANY_PIXELS))
+def test_serving_refuses_with_one_line_naming_the_image(corpus, exported, name):
+    serve = exported.signatures[export.SERVING_DEFAULT]
+    good = corpus["paths"]["still.gif"].read_bytes()
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        serve(image_bytes=tf.constant([good, corpus["paths"][name].read_bytes()]))
+    word = REFUSED[name][0] if name in REFUSED else f"over serving.max_pixels={SERVING_MAX_PIXELS}"
+    assert "image_bytes[1] is " in raised.value.message
+    assert word in raised.value.message
+
+
+def test_predict_prints_one_correct_line_per_file(corpus, trained):
+    classify = predict.load(trained.serving_model_dir)
+    paths = [str(corpus["paths"][name]) for name in sorted(corpus["paths"])]
+    lines = {p.path: p for p in predict.predict_files(classify, paths, top_k=1)}
+    for name, path in corpus["paths"].items():
+        prediction = lines[str(path)]
+        if name in SERVED:
+            assert not prediction.error and len(prediction.classes) == 1, prediction.as_text()
+        elif name in REFUSED:
+            assert REFUSED[name][0] in prediction.error, prediction.as_text()
+            assert "convert it on the client" in prediction.error
+        else:
+            assert prediction.error.endswith(f"over serving.max_pixels={SERVING_MAX_PIXELS}")
+            assert prediction.error.startswith(("30000x30000 pixels", "60000x60000 pixels"))
+
+
+REFUSAL_MEMORY = textwrap.dedent(
+    """
+    import os, resource, sys
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tensorflow as tf
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    small = open(sys.argv[2], "rb").read()
+    bomb = open(sys.argv[3], "rb").read()
+    serve(image_bytes=tf.constant([small]))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        serve(image_bytes=tf.constant([bomb]))
+        refusal = "none"
+    except tf.errors.InvalidArgumentError as error:
+        refusal = next(line for line in error.message.splitlines() if "image_bytes[" in line)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print((after - before) // 1024, refusal)
+    """
+)
+
+
+def test_a_30000_pixel_square_png_is_refused_without_allocating_it(corpus, trained):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            REFUSAL_MEMORY,
+            trained.serving_model_dir,
+            str(corpus["paths"]["still.gif"]),
+            str(corpus["paths"]["bomb.png"]),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    grown_mb, refusal = result.stdout.strip().split(" ", 1)
+    print(f"peak memory of the refusal: {grown_mb} MB above the loaded model's")
+    assert "30000x30000 pixels, over serving.max_pixels" in refusal
+    assert int(grown_mb) < 100
