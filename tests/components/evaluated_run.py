@@ -30,6 +30,8 @@ from pipeline import pipeline as dag
 from trainer import export, features
 
 CLASS_NAMES = ["2", "0", "1"]
+EMPTY_CLASS = "9"
+"""A class folder that gave no example."""
 """The vocabulary: class id i is CLASS_NAMES[i], not digit i (Transform orders by frequency)."""
 PER_CLASS = 10
 WRONG_PER_CLASS = 2
@@ -148,6 +150,11 @@ def write_examples(uri: Path, digits_root: Path, all_scans: List[Scan]) -> None:
         "duplicates": 0,
         "reasons": {"too_small": 1, "unreadable": 1},
         "classes": sorted(CLASS_NAMES),
+        "examples_per_class": {
+            **{name: sum(s.label == name for s in all_scans) for name in CLASS_NAMES},
+            EMPTY_CLASS: 0,
+        },
+        "empty_classes": [EMPTY_CLASS],
     }
     (report / example_gen.SUMMARY_FILE).write_text(json.dumps(summary))
     (report / example_gen.QUARANTINE_FILE).write_text(

@@ -144,8 +144,10 @@ def test_data_summary_counts_splits_and_lists_quarantined_files_escaped(first):
     (ingestion,) = first.ingestion
     assert (ingestion.files_seen, ingestion.examples, ingestion.quarantined) == (32, 30, 2)
     assert ingestion.quarantine == evaluated_run.QUARANTINED
+    assert ingestion.empty_classes == [evaluated_run.EMPTY_CLASS]
     page = render.render(first)
     assert "0/&lt;b&gt;bad&amp;.png" in page and "<b>bad" not in page
+    assert f"Class folders that gave no example: {evaluated_run.EMPTY_CLASS}/" in page
 
 
 def test_the_page_needs_nothing_from_the_network(first, compared):

@@ -42,6 +42,8 @@ def test_every_file_is_accounted_for(ingested):
         "duplicates": 1,
         "reasons": {ingest.TRUNCATED: 1},
         "classes": ["0", "1", "2"],
+        "examples_per_class": {"0": 60, "1": 60, "2": 60},
+        "empty_classes": [],
     }
     assert ingested.get_int_custom_property("examples") == 180
     assert ingested.get_int_custom_property("duplicates") == 1
