@@ -5,8 +5,8 @@ pixels it saw in training, for the files real users send:
 
 - Served formats are JPEG, PNG, GIF and BMP (`SERVED_FORMATS`), decoded to 3-channel RGB
   (grayscale expanded, alpha dropped; a GIF's transparent pixels are black).
-- A JPEG's EXIF orientation (the APP1 segment's tag 0x0112, all eight values, mirrored ones
-  included) is applied, so a phone photo is upright.
+- The EXIF orientation (tag 0x0112 in a JPEG's APP1 segment or a PNG's `eXIf` chunk, all
+  eight values, mirrored ones included) is applied, so a phone photo is upright.
 - A GIF gives its first frame, cropped to the GIF's canvas (TensorFlow alone decodes it at
   the size of the largest frame, the first frame in a corner and black elsewhere).
 - A 16-bit PNG gives its high bytes.
@@ -17,10 +17,10 @@ pixels it saw in training, for the files real users send:
   first frame does not cover the canvas. The client converts those.
 
 The graph half (`decode`, `check_image_bytes`) runs in Transform and in the exported
-signatures. The Python half (`stored_as_is`, `upright_rgb`) is ingestion's side of the
-same contract: ingestion keeps a file's bytes only when `decode` gives exactly Pillow's
-upright first frame, and otherwise stores `upright_rgb` re-encoded, which it then does.
-The parity corpus in tests/trainer/test_decode_contract.py holds the two halves together.
+signatures. The Python half (`stored_as_is`, `upright_rgb`, `upright_size`) is
+ingestion's side of the same contract: ingestion keeps a file's bytes only when `decode`
+gives Pillow's upright first frame, and otherwise stores `upright_rgb`, re-encoded. The
+parity corpus in tests/trainer/test_decode_contract.py holds the two halves together.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ _SERVED_TEXT = "JPEG, PNG, GIF or BMP"
 
 EXIF_ORIENTATION = 0x0112
 _EXIF_HEADER = list(b"Exif\0\0")
+_EXIF_CHUNK, _IDAT = list(b"eXIf"), list(b"IDAT")
 _MAX_IFD_ENTRIES = 256
 _PADDING = 12 * _MAX_IFD_ENTRIES + 16
 """Zero bytes appended before reading headers, so a read past the end of a file gives
@@ -49,13 +50,17 @@ zeros; no read is longer."""
 
 
 def stored_as_is(image: Image.Image, data: bytes) -> bool:
-    """Whether `decode(data)` gives exactly `upright_rgb(image)`, so ingestion may keep the
-    file's bytes. `image` is `data` opened by Pillow, not yet loaded.
+    """Whether `decode(data)` gives `upright_rgb(image)` (exactly; a JPEG within the two
+    decoders' rounding), so ingestion may keep the file's bytes. `image` is `data` opened by
+    Pillow, not yet loaded.
 
-    Measured with TensorFlow 2.16: CMYK JPEG, 16-bit PNG and 1-/4-/8-bit palette BMP decode
-    wrongly or not at all, and an animated GIF or one whose first frame does not cover its
-    canvas differs from Pillow's first frame; every other JPEG, PNG, GIF and BMP matches.
-    EXIF orientation is applied by `decode`, so a rotated JPEG is kept as it is.
+    Measured with TensorFlow 2.16: 1-/4-/8-bit palette BMPs decode wrongly or not at all,
+    16-bit grayscale PNGs wrongly through `tf.io.decode_image` (`decode` reads them right,
+    but they are stored at 8 bits), and an animated GIF or one whose first frame does not
+    cover its canvas differs from Pillow's first frame. CMYK and YCCK JPEGs are re-encoded
+    too: decoders disagree on Adobe's inverted CMYK. EXIF orientation is applied by
+    `decode`, so a rotated JPEG is kept as it is; a rotated PNG is stored upright, because
+    `decode` reads an `eXIf` chunk only before the image data, where Pillow may not.
     """
     if image.format in ("JPEG", "MPO"):
         return image.mode in ("L", "RGB")
@@ -121,7 +126,14 @@ def decode(encoded: tf.Tensor) -> tf.Tensor:
         lambda: _to_canvas(image, height=_le16(header, 8), width=_le16(header, 6)),
         lambda: image,
     )
-    return tf.cond(kind == _JPEG, lambda: _orient(image, _jpeg_orientation(encoded)), lambda: image)
+    return tf.switch_case(
+        tf.cast(tf.where(kind == _JPEG, 1, tf.where(kind == _PNG, 2, 0)), tf.int32),
+        [
+            lambda: image,
+            lambda: _orient(image, _jpeg_orientation(encoded)),
+            lambda: _orient(image, _png_orientation(encoded)),
+        ],
+    )
 
 
 def _png_16_bit(encoded: tf.Tensor) -> tf.Tensor:
@@ -383,6 +395,27 @@ def _jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
         return position + size, tf.where(is_exif, position + 10, exif_at)
 
     _, exif_at = tf.while_loop(more, step, (_int(0), _int(-1)))
+    return tf.cond(exif_at >= 0, lambda: _tiff_orientation(read, exif_at, end), lambda: _int(1))
+
+
+def _png_orientation(encoded: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation of a PNG's `eXIf` chunk (1-8; 1 when absent or invalid),
+    walking the chunks up to the image data, where the PNG specification puts it."""
+    read = _reader(encoded)
+    end = tf.cast(tf.strings.length(encoded), tf.int64)
+
+    def more(position, exif_at):
+        kind = read(position + 4, 4)
+        return (position + 8 <= end) & tf.reduce_any(kind != _IDAT) & (exif_at < 0)
+
+    def step(position, exif_at):
+        b = read(position, 14)
+        is_exif = tf.reduce_all(tf.equal(b[4:8], _EXIF_CHUNK))
+        prefixed = tf.reduce_all(tf.equal(b[8:14], _EXIF_HEADER))
+        data_at = position + tf.where(prefixed, _int(14), _int(8))
+        return position + 12 + _be32(b, 0), tf.where(is_exif, data_at, exif_at)
+
+    _, exif_at = tf.while_loop(more, step, (_int(8), _int(-1)))
     return tf.cond(exif_at >= 0, lambda: _tiff_orientation(read, exif_at, end), lambda: _int(1))
 
 

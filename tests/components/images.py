@@ -82,6 +82,13 @@ def exif_jpeg(orientation: int, size=(40, 30)) -> bytes:
     return save(pattern(size), "JPEG", quality=95, exif=exif.tobytes())
 
 
+def exif_png(orientation: int, size=(40, 30)) -> bytes:
+    """A PNG with an `eXIf` chunk whose orientation is `orientation` (1-8)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return save(pattern(size), "PNG", exif=exif.tobytes())
+
+
 def _gif_image_block(gif: bytes) -> bytes:
     """The image descriptor and data of a one-frame GIF, its global colour table made the
     frame's local one: a frame to splice into another GIF."""

@@ -312,3 +312,16 @@ def test_single_class(tmp_path):
     (tmp_path / "cat" / "1.png").write_bytes(images.encoded("PNG"))
     with pytest.raises(ingest.IngestError, match="at least two"):
         ingest.list_input(tmp_path)
+
+
+def test_data_max_pixels_is_honoured_above_pillows_own_limit(tmp_path):
+    """Pillow refuses over 179M pixels by default; ingestion applies data.max_pixels alone."""
+    (tmp_path / "big.png").write_bytes(images.png_header_only(20000, 10000))
+    source = ingest.SourceFile(str(tmp_path / "big.png"), "big.png", "a")
+    assert isinstance(
+        ingest.identify(source, ingest.Limits(max_pixels=300_000_000)), ingest.Identified
+    )
+    record = ingest.identify(source, ingest.Limits(max_pixels=100_000_000))
+    assert record == ingest.Record(
+        "big.png", ingest.TOO_MANY_PIXELS, "20000x10000 is over data.max_pixels=100000000"
+    )
