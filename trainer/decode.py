@@ -10,6 +10,9 @@ pixels it saw in training, for the files real users send:
 - A GIF gives its first frame, cropped to the GIF's canvas (TensorFlow alone decodes it at
   the size of the largest frame, the first frame in a corner and black elsewhere).
 - A 16-bit PNG gives its high bytes.
+- The headers of a batch are read together (`layouts`), then each image is decoded
+  (`decode_laid_out`): 0.5 ms per image for the digits' 8x8 PNGs against 0.14 ms for
+  `tf.io.decode_image` alone, on 2 cores.
 - At serving, `check_image_bytes` reads the size from the header and refuses an image of
   more than `serving.max_pixels` pixels before any pixel is decoded, and refuses, with one
   line each, what it cannot decode as ingestion does: formats that are not served (WebP,
@@ -41,6 +44,10 @@ EXIF_ORIENTATION = 0x0112
 _EXIF_HEADER = list(b"Exif\0\0")
 _EXIF_CHUNK, _IDAT = list(b"eXIf"), list(b"IDAT")
 _MAX_IFD_ENTRIES = 256
+_TRANSPOSED = [False] * 4 + [True] * 4
+_ROWS_FLIPPED = [False, False, True, True, False, False, True, True]
+_COLUMNS_FLIPPED = [False, True, True, False, False, True, True, False]
+"""EXIF orientations 1-8 as Pillow's exif_transpose shows them: transpose, then flip."""
 _PADDING = 12 * _MAX_IFD_ENTRIES + 16
 """Zero bytes appended before reading headers, so a read past the end of a file gives
 zeros; no read is longer."""
@@ -113,34 +120,51 @@ def _first_frame_covers_canvas(image: Image.Image) -> bool:
 
 def decode(encoded: tf.Tensor) -> tf.Tensor:
     """One encoded image (a scalar string) -> uint8 `[height, width, 3]`, upright RGB."""
-    kind = _format_of(encoded)
-    header = _reader(encoded)(0, 26)
+    return decode_laid_out(encoded, *(value[0] for value in layouts(tf.reshape(encoded, [1]))))
+
+
+def layouts(image_bytes: tf.Tensor) -> Tuple[tf.Tensor, ...]:
+    """For encoded images `[batch]`, each `[batch]`: whether it is a 16-bit PNG, its EXIF
+    orientation (1-8), and a GIF's canvas height and width (-1 for other formats). Read
+    from the headers of the whole batch at once, so that the per-image work in
+    `decode_laid_out` is a decode and a few reshapes, not a walk through each file."""
+    kinds = _format_of(image_bytes)
+    header = _reader(image_bytes)(tf.zeros_like(kinds), 26)
+    is_gif = tf.equal(kinds, _GIF)
+    height = tf.where(is_gif, _le16(header, 8), _int(-1))
+    width = tf.where(is_gif, _le16(header, 6), _int(-1))
+    sixteen_bit = tf.equal(kinds, _PNG) & tf.equal(header[:, 24], 16)
+    return sixteen_bit, _orientations(image_bytes, kinds), height, width
+
+
+def decode_laid_out(
+    encoded: tf.Tensor,
+    sixteen_bit: tf.Tensor,
+    orientation: tf.Tensor,
+    canvas_height: tf.Tensor,
+    canvas_width: tf.Tensor,
+) -> tf.Tensor:
+    """One encoded image and its `layouts` -> uint8 `[height, width, 3]`, upright RGB.
+
+    A 16-bit PNG is decoded at 16 bits and reduced to its high byte, as Pillow reads it
+    (`tf.io.decode_image` to 8 bits misreads 16-bit grayscale); a GIF is cropped (or
+    padded) to its canvas; then the orientation applies.
+    """
+
+    def high_bytes() -> tf.Tensor:
+        wide = tf.io.decode_png(encoded, channels=3, dtype=tf.uint16)
+        return tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8)
+
     image = tf.cond(
-        (kind == _PNG) & tf.equal(header[24], 16),
-        lambda: _png_16_bit(encoded),
+        sixteen_bit,
+        high_bytes,
         lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
     )
     image.set_shape([None, None, 3])
-    image = tf.cond(
-        kind == _GIF,
-        lambda: _to_canvas(image, height=_le16(header, 8), width=_le16(header, 6)),
-        lambda: image,
-    )
-    return tf.switch_case(
-        tf.cast(tf.where(kind == _JPEG, 1, tf.where(kind == _PNG, 2, 0)), tf.int32),
-        [
-            lambda: image,
-            lambda: _orient(image, _jpeg_orientation(encoded)),
-            lambda: _orient(image, _png_orientation(encoded)),
-        ],
-    )
-
-
-def _png_16_bit(encoded: tf.Tensor) -> tf.Tensor:
-    """A 16-bit PNG's high bytes, as Pillow reads it (`tf.io.decode_image` misreads 16-bit
-    grayscale when it expands it to RGB)."""
-    wide = tf.io.decode_png(encoded, channels=3, dtype=tf.uint16)
-    return tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8)
+    shape = tf.shape(image, out_type=tf.int64)
+    height = tf.where(canvas_height < 0, shape[0], canvas_height)
+    width = tf.where(canvas_width < 0, shape[1], canvas_width)
+    return _orient(_to_canvas(image, height, width), orientation)
 
 
 def check_image_bytes(image_bytes: tf.Tensor, max_pixels: int) -> tf.Tensor:
@@ -226,24 +250,26 @@ def _format_of(encoded: tf.Tensor) -> tf.Tensor:
 
 def _reader(encoded: tf.Tensor):
     """`read(position, length)`: `length` bytes of `encoded` from `position` as int64
-    `[length]`, zeros past the end (a position past the end reads the padding)."""
+    `[length]`, zeros past the end (a position past the end reads the padding). For a
+    batch `[batch]` of encoded images, `position` is `[batch]` and the bytes `[batch, n]`."""
     padded = tf.strings.join([encoded, tf.constant(b"\0" * _PADDING)])
     last = tf.cast(tf.strings.length(encoded), tf.int64)
 
     def read(position, length: int) -> tf.Tensor:
         start = tf.cast(tf.clip_by_value(tf.cast(position, tf.int64), 0, last), tf.int32)
-        chunk = tf.strings.substr(padded, start, length)
+        chunk = tf.strings.substr(padded, start, tf.fill(tf.shape(start), length))
         return tf.cast(tf.io.decode_raw(chunk, tf.uint8, fixed_length=length), tf.int64)
 
     return read
 
 
 def _le16(b: tf.Tensor, at) -> tf.Tensor:
-    return b[at] + 256 * b[at + 1]
+    """The little-endian 16-bit number at `at` of bytes `b` (`[n]`, or `[batch, n]`)."""
+    return b[..., at] + 256 * b[..., at + 1]
 
 
 def _be16(b: tf.Tensor, at) -> tf.Tensor:
-    return 256 * b[at] + b[at + 1]
+    return 256 * b[..., at] + b[..., at + 1]
 
 
 def _le32(b: tf.Tensor, at) -> tf.Tensor:
@@ -359,82 +385,69 @@ def _to_canvas(image: tf.Tensor, height: tf.Tensor, width: tf.Tensor) -> tf.Tens
 
 
 def _orient(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """`image` shown the way EXIF `orientation` (1-8) says, as Pillow's exif_transpose."""
-    branches = [
-        lambda: image,
-        lambda: tf.image.flip_left_right(image),
-        lambda: tf.image.rot90(image, k=2),
-        lambda: tf.image.flip_up_down(image),
-        lambda: tf.image.transpose(image),
-        lambda: tf.image.rot90(image, k=3),
-        lambda: tf.image.rot90(tf.image.transpose(image), k=2),
-        lambda: tf.image.rot90(image, k=1),
-    ]
-    return tf.switch_case(tf.cast(orientation - 1, tf.int32), branches)
+    """`image` shown the way EXIF `orientation` (1-8) says, as Pillow's exif_transpose: a
+    transpose (5-8), then flips of the rows and/or columns, with no branches."""
+    index = tf.cast(orientation - 1, tf.int32)
+    transposed = tf.transpose(image, tf.where(tf.gather(_TRANSPOSED, index), [1, 0, 2], [0, 1, 2]))
+    flips = [tf.gather(_ROWS_FLIPPED, index), tf.gather(_COLUMNS_FLIPPED, index)]
+    return tf.reverse(transposed, tf.boolean_mask([0, 1], flips))
 
 
-def _jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The EXIF orientation (1-8; 1 when absent or invalid), walking the JPEG's segments up
-    to the first `Exif` APP1 segment, or to the image data."""
-    read = _reader(encoded)
-    end = tf.cast(tf.strings.length(encoded), tf.int64)
+def _orientations(image_bytes: tf.Tensor, kinds: tf.Tensor) -> tf.Tensor:
+    """The EXIF orientation (1-8; 1 when absent or invalid) of each encoded image `[batch]`:
+    a JPEG's first `Exif` APP1 segment, a PNG's `eXIf` chunk. One loop walks every image's
+    segments (JPEG) or chunks (PNG) at once, up to the EXIF data or the image data."""
+    read = _reader(image_bytes)
+    end = tf.cast(tf.strings.length(image_bytes), tf.int64)
+    is_jpeg, is_png = tf.equal(kinds, _JPEG), tf.equal(kinds, _PNG)
 
-    def more(position, exif_at):
-        b = read(position, 2)
-        in_header = tf.equal(b[0], 0xFF) & tf.not_equal(b[1], 0xDA) & tf.not_equal(b[1], 0xD9)
-        return (position < end) & in_header & (exif_at < 0)
-
-    def step(position, exif_at):
-        b = read(position, 10)
-        marker = b[1]
+    def step(position, exif_at, done):
+        b = read(position, 14)
+        marker = b[:, 1]
         standalone = tf.equal(marker, 0xD8) | tf.equal(marker, 0x01)
         standalone |= (marker >= 0xD0) & (marker <= 0xD7)
-        is_exif = tf.equal(marker, 0xE1) & tf.reduce_all(tf.equal(b[4:], _EXIF_HEADER))
-        size = tf.where(standalone, _int(2), 2 + _be16(b, 2))
-        size = tf.where(tf.equal(marker, 0xFF), _int(1), size)
-        return position + size, tf.where(is_exif, position + 10, exif_at)
+        jpeg_exif = tf.equal(marker, 0xE1) & tf.reduce_all(tf.equal(b[:, 4:10], _EXIF_HEADER), 1)
+        jpeg_size = tf.where(standalone, _int(2), 2 + _be16(b, 2))
+        jpeg_size = tf.where(tf.equal(marker, 0xFF), _int(1), jpeg_size)
+        jpeg_end = tf.not_equal(b[:, 0], 0xFF) | tf.equal(marker, 0xDA) | tf.equal(marker, 0xD9)
+        png_exif = tf.reduce_all(tf.equal(b[:, 4:8], _EXIF_CHUNK), 1)
+        png_end = tf.reduce_all(tf.equal(b[:, 4:8], _IDAT), 1) | (position + 8 > end)
+        prefixed = tf.reduce_all(tf.equal(b[:, 8:14], _EXIF_HEADER), 1)
+        png_exif_at = position + tf.where(prefixed, _int(14), _int(8))
+        found = tf.where(is_jpeg, jpeg_exif, png_exif)
+        stop = found | (position >= end) | tf.where(is_jpeg, jpeg_end, png_end)
+        size = tf.where(is_jpeg, jpeg_size, 12 + _be32(b, 0))
+        return (
+            tf.where(done | stop, position, position + size),
+            tf.where(done | ~found, exif_at, tf.where(is_jpeg, position + 10, png_exif_at)),
+            done | stop,
+        )
 
-    _, exif_at = tf.while_loop(more, step, (_int(0), _int(-1)))
-    return tf.cond(exif_at >= 0, lambda: _tiff_orientation(read, exif_at, end), lambda: _int(1))
-
-
-def _png_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The EXIF orientation of a PNG's `eXIf` chunk (1-8; 1 when absent or invalid),
-    walking the chunks up to the image data, where the PNG specification puts it."""
-    read = _reader(encoded)
-    end = tf.cast(tf.strings.length(encoded), tf.int64)
-
-    def more(position, exif_at):
-        kind = read(position + 4, 4)
-        return (position + 8 <= end) & tf.reduce_any(kind != _IDAT) & (exif_at < 0)
-
-    def step(position, exif_at):
-        b = read(position, 14)
-        is_exif = tf.reduce_all(tf.equal(b[4:8], _EXIF_CHUNK))
-        prefixed = tf.reduce_all(tf.equal(b[8:14], _EXIF_HEADER))
-        data_at = position + tf.where(prefixed, _int(14), _int(8))
-        return position + 12 + _be32(b, 0), tf.where(is_exif, data_at, exif_at)
-
-    _, exif_at = tf.while_loop(more, step, (_int(8), _int(-1)))
-    return tf.cond(exif_at >= 0, lambda: _tiff_orientation(read, exif_at, end), lambda: _int(1))
+    start = tf.where(is_png, _int(8), _int(0))
+    _, exif_at, _ = tf.while_loop(
+        lambda position, exif_at, done: tf.reduce_any(~done),
+        step,
+        (start, tf.fill(tf.shape(start), _int(-1)), ~(is_jpeg | is_png)),
+    )
+    return _tiff_orientations(read, exif_at, end)
 
 
-def _tiff_orientation(read, tiff_at: tf.Tensor, end: tf.Tensor) -> tf.Tensor:
-    """Tag 0x0112 of the first IFD of the TIFF structure at `tiff_at` (either byte order);
-    1 when it is absent, invalid or outside the file."""
+def _tiff_orientations(read, tiff_at: tf.Tensor, end: tf.Tensor) -> tf.Tensor:
+    """Tag 0x0112 of the first IFD of each TIFF structure at `tiff_at` `[batch]` (either
+    byte order); 1 where `tiff_at` is -1, or the tag is absent, invalid or outside the file."""
     header = read(tiff_at, 8)
-    little = tf.equal(header[0], ord("I"))
+    little = tf.equal(header[:, 0], ord("I"))
 
     def u16(b, at):
-        return tf.where(little, _le16(b, at), _be16(b, at))
+        order = tf.reshape(little, [-1] + [1] * (b.shape.rank - 2))
+        return tf.where(order, _le16(b, at), _be16(b, at))
 
     ifd_at = tiff_at + tf.where(little, _le32(header, 4), _be32(header, 4))
     count = tf.minimum(u16(read(ifd_at, 2), 0), _MAX_IFD_ENTRIES)
-    entries = tf.reshape(read(ifd_at + 2, 12 * _MAX_IFD_ENTRIES), [_MAX_IFD_ENTRIES, 12])
-    tags = u16(tf.transpose(entries), 0)
-    values = u16(tf.transpose(entries), 8)
-    listed = tf.range(_MAX_IFD_ENTRIES, dtype=tf.int64) < count
+    entries = tf.reshape(read(ifd_at + 2, 12 * _MAX_IFD_ENTRIES), [-1, _MAX_IFD_ENTRIES, 12])
+    tags, values = u16(entries, 0), u16(entries, 8)
+    listed = tf.range(_MAX_IFD_ENTRIES, dtype=tf.int64)[None, :] < count[:, None]
     wanted = tf.equal(tags, EXIF_ORIENTATION) & listed
-    value = tf.reduce_max(tf.where(wanted, values, _int(0)))
-    inside = ifd_at + 2 + 12 * count <= end
-    return tf.where(inside & (value >= 1) & (value <= 8), value, _int(1))
+    value = tf.reduce_max(tf.where(wanted, values, _int(0)), axis=1)
+    valid = (tiff_at >= 0) & (ifd_at + 2 + 12 * count <= end) & (value >= 1) & (value <= 8)
+    return tf.where(valid, value, _int(1))

@@ -23,13 +23,13 @@ def decode_and_resize(image_bytes: tf.Tensor, image_size: int) -> tf.Tensor:
     first frame on its canvas), then resized.
     """
 
-    def _one(encoded: tf.Tensor) -> tf.Tensor:
-        image = tf.cast(decode.decode(encoded), tf.float32)
+    def _one(laid_out) -> tf.Tensor:
+        image = tf.cast(decode.decode_laid_out(*laid_out), tf.float32)
         return tf.image.resize(image, [image_size, image_size], antialias=True)
 
     return tf.map_fn(
         _one,
-        image_bytes,
+        (image_bytes, *decode.layouts(image_bytes)),
         fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
     )
 
