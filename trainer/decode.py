@@ -35,10 +35,13 @@ import tensorflow as tf
 from PIL import Image, ImageOps
 
 SERVED_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+JPEG_FAMILY = frozenset({"JPEG", "MPO"})
+"""Pillow's names for JPEG files (MPO: phones' multi-picture JPEG, whose first picture
+TensorFlow reads)."""
 
 _UNKNOWN, _JPEG, _PNG, _GIF, _BMP, _WEBP, _TIFF, _HEIF = range(8)
 _NOT_SERVED = {_WEBP: "WebP", _TIFF: "TIFF", _HEIF: "HEIF/AVIF"}
-_SERVED_TEXT = "JPEG, PNG, GIF or BMP"
+_SERVED_TEXT = f"{', '.join(SERVED_FORMATS[:-1])} or {SERVED_FORMATS[-1]}"
 
 EXIF_ORIENTATION = 0x0112
 _EXIF_HEADER = list(b"Exif\0\0")
@@ -69,7 +72,7 @@ def stored_as_is(image: Image.Image, data: bytes) -> bool:
     `decode`, so a rotated JPEG is kept as it is; a rotated PNG is stored upright, because
     `decode` reads an `eXIf` chunk only before the image data, where Pillow may not.
     """
-    if image.format in ("JPEG", "MPO"):
+    if image.format in JPEG_FAMILY:
         return image.mode in ("L", "RGB")
     if image.format == "PNG":
         return _png_bit_depth(data) <= 8 and _orientation(image) == 1

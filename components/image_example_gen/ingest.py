@@ -45,11 +45,6 @@ IMAGE_SUFFIXES = frozenset(
 """Names that promise an image. Only used to tell a broken image (quarantined) from a file
 that never claimed to be one, such as a README (ignored); the format comes from the bytes."""
 
-_RE_ENCODE_AS_JPEG = frozenset({"JPEG", "MPO"})
-"""JPEG family (MPO: phones' multi-picture JPEG, whose first picture TensorFlow reads): kept
-as is when the decode contract reads it right, else re-encoded as JPEG; everything else
-that needs re-encoding becomes a lossless PNG."""
-
 # Reasons a file is quarantined: it looked like an image but cannot be used.
 ZERO_BYTE = "zero-byte file"
 TRUNCATED = "truncated"
@@ -460,7 +455,7 @@ def _checked_image(data: bytes, limits: Limits) -> Tuple[str, int, int, bytes]:
         _check_size(image.size, limits)
         if decode.stored_as_is(image, data):
             width, height = decode.upright_size(image)
-            if image_format in _RE_ENCODE_AS_JPEG:
+            if image_format in decode.JPEG_FAMILY:
                 image.draft(image.mode, (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
             return image_format, width, height, data
@@ -484,9 +479,10 @@ def _check_size(size: Tuple[int, int], limits: Limits) -> None:
 
 def _re_encode(image: Image.Image, image_format: str) -> bytes:
     """Encodes an 8-bit RGB or grayscale `image` as JPEG (quality 95, colour kept at full
-    resolution: no chroma subsampling) when it came as one, else as a lossless PNG."""
+    resolution: no chroma subsampling) when it came as one (`decode.JPEG_FAMILY`), else as
+    a lossless PNG."""
     buffer = io.BytesIO()
-    if image_format in _RE_ENCODE_AS_JPEG:
+    if image_format in decode.JPEG_FAMILY:
         image.save(buffer, "JPEG", quality=95, subsampling=0)
     else:
         image.save(buffer, format="PNG")

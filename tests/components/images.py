@@ -57,6 +57,14 @@ def png_header_only(width: int, height: int) -> bytes:
     return _png(header, zlib.compress(b"\0" * 64))
 
 
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid grayscale PNG of `width` x `height` black pixels: a few hundred KB that a
+    decoder turns into width * height * 3 bytes of RGB."""
+    row, compressor = b"\0" * (width + 1), zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return _png(struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0), data)
+
+
 def corrupted(data: bytes) -> bytes:
     """The same length of bytes with the middle overwritten: a bit-rotted file."""
     middle = len(data) // 2
