@@ -16,6 +16,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.utils import io_utils
 
 from components.evaluation_report import report, results
+from components.image_example_gen import sizes
 from components.image_example_gen.executor import REPORT_DIR, read_summary
 from components.validation_gate import executor as gate_executor
 from components.validation_gate import gate
@@ -35,6 +36,8 @@ class RunSummary:
     quarantine_reasons: Dict[str, int]
     empty_classes: List[str]
     """Class folders (or manifest labels) none of whose files became an example."""
+    sizes_per_class: Dict[str, sizes.Distribution] | None
+    """Shorter side of the examples per class (None: ingested before it was recorded)."""
     anomalies: List[str]
     weights: str
     eval_accuracy: float | None
@@ -76,6 +79,7 @@ class RunSummary:
                 if self.empty_classes
                 else []
             ),
+            *self.sizes_lines(),
             f"  anomalies        {len(self.anomalies) or 'none'}{anomalies}",
             f"  weights          {weights}",
             f"  eval accuracy    {accuracy}"
@@ -88,6 +92,19 @@ class RunSummary:
         if self.first_run and self.blessed is not None:
             lines.insert(-4, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
+
+    def sizes_lines(self) -> List[str]:
+        """The shorter side per class on one line, then any size shortcut, one per line."""
+        if self.sizes_per_class is None:
+            return []
+        texts = {label: sizes.as_text(d) for label, d in self.sizes_per_class.items()}
+        if len(set(texts.values())) == 1:
+            shown = f"{next(iter(texts.values()))} in every class"
+        else:
+            shown = "; ".join(f"{label} {text}" for label, text in texts.items())
+        lines = [f"  image sizes      shorter side: {shown}"]
+        lines += [f"  size shortcut    {line}" for line in sizes.shortcuts(self.sizes_per_class)]
+        return lines
 
     def files_line(self) -> str:
         """Ingestion's accounting, with the quarantine reasons, on one line."""
@@ -122,6 +139,7 @@ def summarize(config: PipelineConfig) -> RunSummary:
         duplicates=ingestion["duplicates"],
         quarantine_reasons=ingestion["reasons"],
         empty_classes=ingestion["empty_classes"],
+        sizes_per_class=ingestion.get("shorter_side_per_class"),
         anomalies=_anomalies(
             nodes[dag.EXAMPLE_VALIDATOR].output("anomalies"),
             nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),

@@ -22,6 +22,7 @@ from tfx.utils import path_utils
 
 from components.evaluation_report import results
 from components.image_example_gen import executor as example_gen
+from components.image_example_gen import sizes
 from trainer import export, features
 
 MAX_SCANNED = 2000
@@ -68,6 +69,9 @@ class Ingestion:
     reasons: Dict[str, int]
     empty_classes: List[str]
     """Class folders none of whose files became an example."""
+    examples_per_class: Dict[str, int]
+    sizes_per_class: Dict[str, sizes.Distribution] | None
+    """Shorter side of the examples per class (None: ingested before it was recorded)."""
     quarantine: List[Dict[str, str]]
     """The first QUARANTINE_SHOWN quarantined files: path, reason, detail."""
 
@@ -281,5 +285,7 @@ def ingestion(examples_uri: str) -> Ingestion:
         duplicates=summary["duplicates"],
         reasons=summary["reasons"],
         empty_classes=summary["empty_classes"],
+        examples_per_class=summary["examples_per_class"],
+        sizes_per_class=summary.get("shorter_side_per_class"),
         quarantine=quarantine,
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 import html
 from typing import Dict, List, Sequence, Tuple
 
-from components.evaluation_report.gather import ReportData
+from components.evaluation_report.gather import Ingestion, ReportData
 from components.evaluation_report.results import ACCURACY_METRIC, DIFF_SUFFIX, OVERALL
+from components.image_example_gen import sizes
 
 EXAMPLE_COUNT = "example_count"
 
@@ -326,8 +327,33 @@ def _data(data: ReportData) -> str:
         listing += f'\n<p class="note">Class folders that gave no example: {folders}</p>'
     return (
         "<h3>Examples per split (this run's ingestion)</h3>\n"
-        f"{splits}\n<h3>Ingestion</h3>\n{ingestion}\n{listing}"
+        f"{splits}\n<h3>Ingestion</h3>\n{ingestion}\n{listing}\n{_sizes(data.ingestion)}"
     )
+
+
+def _sizes(ingestion: Sequence[Ingestion]) -> str:
+    """Per examples artifact, the shorter side of the images per class, and any shortcut."""
+    parts = []
+    for item in ingestion:
+        if item.sizes_per_class is None:
+            continue
+        heading = "Image sizes per class (shorter side, pixels)"
+        if len(ingestion) > 1:
+            heading += f": {_e(item.uri)}"
+        rows = [
+            [_e(label), str(item.examples_per_class[label])]
+            + [str(distribution[key]) for key in ("min", "median", "max")]
+            for label, distribution in item.sizes_per_class.items()
+        ]
+        parts.append(
+            f"<h3>{heading}</h3>\n"
+            + _table(["class", "examples", "min", "median", "max"], rows)
+            + "".join(
+                f'\n<p class="note">{_e(line)}</p>'
+                for line in sizes.shortcuts(item.sizes_per_class)
+            )
+        )
+    return "\n".join(parts)
 
 
 Cell = str | Tuple[str, str]

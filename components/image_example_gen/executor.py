@@ -33,7 +33,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import ingest, records
+from components.image_example_gen import ingest, records, sizes
 
 REPORT_DIR = "ingestion"
 QUARANTINE_FILE = "quarantine.jsonl"
@@ -101,17 +101,21 @@ class _Settled:
 
 def write_report(
     records: List[ingest.Record],
-    examples: int,
-    per_class: Dict[str, int],
+    size_counts: List[Tuple[Tuple[str, int], int]],
     settled: _Settled,
     report_dir: str,
 ) -> None:
     """Writes quarantine, ignored and duplicates records (sorted by path), the class
     folders that gave no example, and the summary.
 
+    `size_counts` holds `((class, shorter side), examples)` for every example written: the
+    examples, their classes and the size distribution per class all come from it.
     One step at the end of the pipeline: records are few next to the examples (one per
     problem file), and a single writer keeps the Beam graph, and its fixed cost, small.
     """
+    per_class = collections.Counter()
+    for (label, _), count in size_counts:
+        per_class[label] += count
     files = {QUARANTINE_FILE: [], IGNORED_FILE: [], DUPLICATES_FILE: []}
     for record in sorted(settled.records + records, key=lambda r: (r.path, r.reason)):
         if record.reason == ingest.DUPLICATE:
@@ -131,7 +135,7 @@ def write_report(
     quarantined = files[QUARANTINE_FILE]
     summary = {
         "files_seen": settled.files_seen,
-        "examples": examples,
+        "examples": sum(per_class.values()),
         "quarantined": len(quarantined),
         "ignored": len(files[IGNORED_FILE]),
         "duplicates": len(files[DUPLICATES_FILE]),
@@ -139,6 +143,7 @@ def write_report(
         "classes": settled.classes,
         "examples_per_class": examples_per_class,
         "empty_classes": empty,
+        "shorter_side_per_class": sizes.per_class(size_counts),
     }
     with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:
         handle.write(json.dumps(summary, ensure_ascii=False))
@@ -201,13 +206,10 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         | "WriteReport"
         >> beam.Map(
             write_report,
-            examples=beam.pvalue.AsSingleton(
-                read.images | "CountExamples" >> beam.combiners.Count.Globally()
-            ),
-            per_class=beam.pvalue.AsDict(
+            size_counts=beam.pvalue.AsList(
                 read.images
-                | "KeyByClass" >> beam.Map(lambda image: (image.label, image))
-                | "CountPerClass" >> beam.combiners.Count.PerKey()
+                | "ClassAndSize" >> beam.Map(lambda image: (image.label, image.shorter_side))
+                | "CountPerClassAndSize" >> beam.combiners.Count.PerElement()
             ),
             settled=settled,
             report_dir=exec_properties[_REPORT_DIR_PROPERTY],
@@ -323,6 +325,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
             logging.info("ImageExampleGen: quarantined %d: %s", count, reason)
         for label in summary["empty_classes"]:
             logging.warning("ImageExampleGen: class folder %s/ gave no example", label)
+        for line in sizes.shortcuts(summary["shorter_side_per_class"]):
+            logging.warning("ImageExampleGen: %s", line)
         kept = rejected_report_dir(examples.uri)
         try:
             check_summary(

@@ -137,6 +137,8 @@ class Ingested:
     sha256: str
     split: str
     example: bytes
+    shorter_side: int
+    """The upright image's shorter side in pixels: the per-class size distribution's unit."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -396,6 +398,7 @@ def read_file(
             source=source.relative,
             sha256=sha256,
         ).SerializeToString(),
+        shorter_side=min(width, height),
     )
 
 

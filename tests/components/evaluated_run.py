@@ -31,6 +31,12 @@ from trainer import export, features
 
 CLASS_NAMES = ["2", "0", "1"]
 EMPTY_CLASS = "9"
+SIZES = {
+    "0": {"min": 8, "median": 8, "max": 8},
+    "1": {"min": 8, "median": 8, "max": 8},
+    "2": {"min": 4, "median": 6, "max": 7},
+}
+"""The shorter side per class as the summary records it: class 2 all smaller (a shortcut)."""
 """A class folder that gave no example."""
 """The vocabulary: class id i is CLASS_NAMES[i], not digit i (Transform orders by frequency)."""
 PER_CLASS = 10
@@ -155,6 +161,7 @@ def write_examples(uri: Path, digits_root: Path, all_scans: List[Scan]) -> None:
             EMPTY_CLASS: 0,
         },
         "empty_classes": [EMPTY_CLASS],
+        "shorter_side_per_class": SIZES,
     }
     (report / example_gen.SUMMARY_FILE).write_text(json.dumps(summary))
     (report / example_gen.QUARANTINE_FILE).write_text(

@@ -150,6 +150,18 @@ def test_data_summary_counts_splits_and_lists_quarantined_files_escaped(first):
     assert f"Class folders that gave no example: {evaluated_run.EMPTY_CLASS}/" in page
 
 
+def test_data_shows_the_image_sizes_per_class_and_the_size_shortcut(first):
+    (ingestion,) = first.ingestion
+    assert ingestion.sizes_per_class == evaluated_run.SIZES
+    page = render.render(first)
+    assert "Image sizes per class (shorter side, pixels)" in page
+    assert '<td>2</td><td class="num">' in page
+    assert (
+        "every 2 image (4-7 px (median 6)) is smaller than every image of 0 (8 px), 1 (8 px)"
+        in page
+    )
+
+
 def test_the_page_needs_nothing_from_the_network(first, compared):
     for data in (first, compared):
         page = render.render(data)

@@ -14,6 +14,10 @@ RUN = RunSummary(
     duplicates=0,
     quarantine_reasons={"truncated": 1},
     empty_classes=[],
+    sizes_per_class={
+        "cat": {"min": 8, "median": 8, "max": 8},
+        "dog": {"min": 8, "median": 8, "max": 8},
+    },
     anomalies=[],
     weights="none",
     eval_accuracy=0.9,
@@ -36,3 +40,32 @@ def test_empty_class_folders_get_a_line_of_their_own():
 
 def test_no_line_when_every_class_gave_examples():
     assert "empty classes" not in RUN.as_text()
+
+
+def test_one_size_line_when_every_class_has_the_same_sizes():
+    lines = RUN.as_text().splitlines()
+    assert lines[3] == "  image sizes      shorter side: 8 px in every class"
+    assert "size shortcut" not in RUN.as_text()
+
+
+def test_sizes_per_class_and_a_line_per_size_shortcut():
+    varied = {
+        "cat": {"min": 32, "median": 40, "max": 48},
+        "dog": {"min": 64, "median": 100, "max": 256},
+    }
+    lines = run_with(sizes_per_class=varied).as_text().splitlines()
+    assert lines[3] == (
+        "  image sizes      shorter side: cat 32-48 px (median 40); dog 64-256 px (median 100)"
+    )
+    assert lines[4].startswith(
+        "  size shortcut    every cat image (32-48 px (median 40)) is smaller than every image "
+        "of dog (64-256 px (median 100))"
+    )
+
+
+def test_no_size_line_for_an_ingestion_that_did_not_record_sizes():
+    assert "image sizes" not in run_with(sizes_per_class=None).as_text()
+
+
+def run_with(**changes):
+    return RunSummary(**{**RUN.__dict__, **changes})
