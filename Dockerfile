@@ -46,8 +46,9 @@ RUN --mount=type=bind,from=wheels,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels -c constraints.txt ".[kubeflow]" && \
     pip uninstall -y image-pipeline
 
-# Our packages (pipeline, components, trainer: the code TFX loads by dotted path) and the
-# curated schema at /pipeline/schema/schema.pbtxt.
+# Our packages (pipeline, components, trainer: the code TFX loads by dotted path), the
+# demo's curated schema (/pipeline/schema/digits.pbtxt) and the configs with the schemas
+# `image-pipeline init` writes beside them (/pipeline/configs/<name>.schema.pbtxt).
 COPY pipeline/ pipeline/
 COPY components/ components/
 COPY trainer/ trainer/

@@ -1,13 +1,21 @@
-"""The `image-pipeline` command: run the pipeline, write the demo data, show a run's summary
-or its HTML evaluation report, classify images with a pushed model, and compile, submit or
-schedule it on Kubeflow Pipelines.
+"""The `image-pipeline` command: propose a config and schema for a folder of images (`init`),
+run the pipeline, write the demo data, show a run's summary or its HTML evaluation report,
+classify images with a pushed model, and compile, submit or schedule it on Kubeflow
+Pipelines.
 
-Mistakes a new user makes (a missing data folder, a typo in the config) end in one line
-that names the problem and the fix, and exit code 2; data that fails validation ends the
-run before Transform with the validation gate's findings in one block, and exit code 1;
-the full log of every run goes to
-`<output_dir>/logs/`, while the console shows progress: each component as it starts and
-finishes, and the pipeline's own messages (ingestion counts, one line per training epoch).
+Exit codes, for people and for schedulers:
+- 0: done; for `run`, the model was blessed and pushed;
+- 1: failed: data that fails validation (the run ends before Transform with the validation
+  gate's findings in one block), a component that failed, files `predict` could not read;
+- 2: a mistake in the command, the config or the data folder (a missing folder, a typo in
+  the config, a single class): one line that names the problem and the fix;
+- 3: `run` finished, but the model was not blessed, so nothing was pushed (the summary says
+  which threshold failed);
+- 130 (143 for SIGTERM): interrupted.
+
+The full log of every run goes to `<output_dir>/logs/`, while the console shows progress:
+each component as it starts and finishes, and the pipeline's own messages (ingestion
+counts, one line per training epoch).
 """
 
 from __future__ import annotations
@@ -76,29 +84,23 @@ def _configure_logging(output_dir: str) -> str:
     return log_file
 
 
+NOT_BLESSED = 3
+"""`run`'s exit code when the pipeline finished but the model was not blessed."""
+
+
 def _run(args: argparse.Namespace) -> int:
-    from components.image_example_gen import ingest
-    from components.validation_gate.gate import ValidationGateError
+    from components.validation_gate import gate
     from pipeline import local_runner, summary
 
     config = config_lib.load_config(args.config, args.overrides)
-    if config.data.span_pattern:
-        if not os.path.isdir(config.data.root):
-            raise ingest.IngestError(
-                f"{config.data.root}: data folder not found; set data.root to the folder that "
-                f"holds the {config.data.span_pattern} folders"
-            )
-        found = f"the newest {config.data.span_pattern} in {config.data.root}"
-    else:
-        listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
-        found = (
-            f"{len(listing.files)} files in {len(listing.classes)} classes from "
-            f"{os.path.normpath(os.path.join(config.data.root, config.data.manifest))}"
-        )
+    found = _input(config)
+    if not config.schema_file:
+        raise config_lib.ConfigError(config_lib.NO_SCHEMA)
     if not os.path.isfile(config.schema_file):
         raise config_lib.ConfigError(
-            f"schema_file: {config.schema_file} not found; point it at a schema.pbtxt "
-            "(see schema/ and the README's section on the schema)"
+            f"schema_file: {config.schema_file} not found; "
+            f"`{gate.ACCEPT_COMMAND.format(config=_config_args(args))}` writes it from the data "
+            "in data.root, or point schema_file at a curated schema.pbtxt"
         )
     log_file = _configure_logging(config.output_dir)
     print(
@@ -109,13 +111,92 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         local_runner.run(config)
-    except ValidationGateError as stopped:
-        print(f"{stopped}\n{summary.summarize(config).files_line()}")
+    except gate.ValidationGateError as stopped:
+        block = (
+            gate.report(stopped.findings, gate.STOP, _config_args(args))
+            if stopped.findings
+            else str(stopped)
+        )
+        print(f"{block}\n{summary.summarize(config).files_line()}")
         return 1
     result = summary.summarize(config)
     print(result.as_text())
     print(f"  finished in {time.monotonic() - started:.0f} s")
-    return 0
+    return NOT_BLESSED if result.blessed is False else 0
+
+
+def _input(config: config_lib.PipelineConfig) -> str:
+    """What the data folder holds, listed as ImageExampleGen will list it (so that a missing
+    folder, no images or a single class end here, in one line, before any work)."""
+    from components.image_example_gen import ingest
+
+    if config.data.span_pattern:
+        if not os.path.isdir(config.data.root):
+            raise ingest.IngestError(
+                f"{config.data.root}: data folder not found; set data.root to the folder that "
+                f"holds the {config.data.span_pattern} folders"
+            )
+        return f"the newest {config.data.span_pattern} in {config.data.root}"
+    listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
+    return (
+        f"{len(listing.files)} files in {len(listing.classes)} classes from "
+        f"{os.path.normpath(os.path.join(config.data.root, config.data.manifest))}"
+    )
+
+
+def _config_args(args: argparse.Namespace) -> str:
+    """The config file(s) as the command was given them: `configs/a.yaml --config b.yaml`."""
+    configs = args.config if isinstance(args.config, list) else [args.config]
+    return " --config ".join(configs)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from pipeline import init
+
+    config_path = Path(args.config)
+    if args.update_schema:
+        if not config_path.is_file():
+            raise config_lib.ConfigError(
+                f"{config_path}: config not found; --update-schema widens the schema of an "
+                "existing config (without it, init writes a new config)"
+            )
+        config = config_lib.load_config(config_path, args.overrides)
+        if not config.schema_file:
+            raise config_lib.ConfigError(f"{config_path}: {config_lib.NO_SCHEMA}")
+        if args.data_dir and os.path.abspath(args.data_dir) != config.data.root:
+            raise config_lib.ConfigError(
+                f"{args.data_dir}: --update-schema reads the config's data.root "
+                f"({config.data.root}); leave DATA_DIR out, or set data.root"
+            )
+    else:
+        if not args.data_dir:
+            raise config_lib.ConfigError(
+                "init: give the folder of images: image-pipeline init DATA_DIR --config "
+                "configs/NAME.yaml"
+            )
+        for path in (config_path, init.schema_path(config_path)):
+            if path.exists():
+                raise config_lib.ConfigError(
+                    f"{path}: exists; init writes new files: choose another --config name, or "
+                    "give --update-schema to widen that config's schema to the data"
+                )
+        config, values = init.proposed_config(args.data_dir, config_path, args.overrides)
+    found = _input(config)
+    log_file = _configure_logging(config.output_dir)
+    print(
+        f"Looking at {found} as a run will (ImageExampleGen, StatisticsGen, SchemaGen; nothing "
+        f"is trained)\n  full log: {log_file}",
+        flush=True,
+    )
+    started = time.monotonic()
+    discovery = init.discover(config)
+    print(f"Found in {time.monotonic() - started:.0f} s:\n" + "\n".join(discovery.found_text()))
+    if args.update_schema:
+        lines, findings = init.update_schema(config, discovery, str(config_path))
+    else:
+        lines, findings = init.write_proposal(config_path, values, discovery)
+    print("\n".join(lines))
+    return 1 if findings else 0
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -273,6 +354,38 @@ def _parser() -> argparse.ArgumentParser:
             metavar="KEY=VALUE",
             help="override a config value, e.g. --set trainer.epochs=5 (repeatable)",
         )
+
+    init = commands.add_parser(
+        "init",
+        help="propose a config and a curated schema for a folder of images (nothing trains)",
+    )
+    init.add_argument(
+        "data_dir",
+        nargs="?",
+        help="the folder of images, one sub-folder per class (or a manifest's folder)",
+    )
+    init.add_argument(
+        "--config",
+        required=True,
+        help="config file to write, e.g. configs/pets.yaml (its schema goes beside it, "
+        "configs/pets.schema.pbtxt); with --update-schema, the config whose schema to widen",
+    )
+    init.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config value to write as given instead of choosing it, e.g. --set "
+        "trainer.weights=none (repeatable)",
+    )
+    init.add_argument(
+        "--update-schema",
+        action="store_true",
+        help="widen the config's schema to accept the data now in its data.root (new classes, "
+        "formats, sizes) instead of writing a new config",
+    )
+    init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the pipeline locally with LocalDagRunner")
     with_config(run)

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, Tuple
 
 import yaml
 
@@ -44,6 +44,13 @@ KUBEFLOW_BACKENDS = ("kfp", "vertex")
 
 class ConfigError(ValueError):
     """A configuration problem, worded for the person who wrote the YAML file."""
+
+
+NO_SCHEMA = (
+    "schema_file: not set; `image-pipeline init DATA_DIR --config configs/NAME.yaml` writes a "
+    "config and a curated schema for the images in DATA_DIR (README, 'Running on your own "
+    "images'), or point schema_file at a curated schema.pbtxt"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -596,13 +603,15 @@ class PipelineConfig:
 
     Everything a run writes goes under `output_dir`: the pipeline root (artifacts), the ML
     Metadata database and the pushed models. `schema_file` is the curated schema the data is
-    validated against. `components` holds per-component settings keyed by node id, and
-    `kubeflow` what the compile, submit and schedule commands need.
+    validated against: `image-pipeline init` writes one for a folder of images, next to the
+    config it writes (there is no default: a schema is about one dataset). `components`
+    holds per-component settings keyed by node id, and `kubeflow` what the compile, submit
+    and schedule commands need.
     """
 
     pipeline_name: str = "image-pipeline"
     output_dir: str = "runs/image-pipeline"
-    schema_file: str = "schema/schema.pbtxt"
+    schema_file: str = ""
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     preprocessing: PreprocessingConfig = dataclasses.field(default_factory=PreprocessingConfig)
@@ -703,7 +712,7 @@ def load_config(
         config = config_from_dict(raw)
     except ConfigError as error:
         raise ConfigError(f"{' + '.join(str(p) for p in paths)}: {error}") from None
-    return _absolute_paths(config)
+    return absolute_paths(config)
 
 
 def is_uri(path: str) -> bool:
@@ -739,16 +748,26 @@ def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
 
 
 def _apply_override(raw: dict, override: str) -> None:
+    set_value(raw, *parse_override(override))
+
+
+def parse_override(override: str) -> Tuple[str, Any]:
+    """`section.key=value` -> (`section.key`, the value as YAML reads it)."""
     key, sep, value = override.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {override!r}: expected the form section.key=value")
+    return key, yaml.safe_load(value)
+
+
+def set_value(raw: dict, key: str, value: Any) -> None:
+    """Sets the dotted `key` in plain config data, making the sections it lacks."""
     node = raw
     *parents, leaf = key.split(".")
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ConfigError(f"override {override!r}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(value)
+            raise ConfigError(f"{key}: {part!r} is not a section")
+    node[leaf] = value
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -802,9 +821,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     raise TypeError(f"config field {key} has a type the loader does not handle: {hint}")
 
 
-def _absolute_paths(config: PipelineConfig) -> PipelineConfig:
+def absolute_paths(config: PipelineConfig) -> PipelineConfig:
+    """The config with its local paths made absolute from the current directory."""
+
     def absolute(path: str) -> str:
-        return path if is_uri(path) else os.path.abspath(path)
+        return path if not path or is_uri(path) else os.path.abspath(path)
 
     return dataclasses.replace(
         config,

@@ -12,13 +12,22 @@ import os
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import create_discovery_pipeline, create_pipeline
 
 
 def run(config: PipelineConfig) -> None:
     """Runs every component in dependency order; cached components are not executed again."""
+    _run(config, create_pipeline(config))
+
+
+def discover(config: PipelineConfig) -> None:
+    """Runs the DAG's ingestion, statistics and inferred schema only (`image-pipeline init`),
+    into the same ML Metadata, where `run` finds them cached."""
+    _run(config, create_discovery_pipeline(config))
+
+
+def _run(config: PipelineConfig, pipeline: tfx.dsl.Pipeline) -> None:
     os.makedirs(config.output_dir, exist_ok=True)
-    pipeline = create_pipeline(config)
     pipeline.metadata_connection_config = (
         tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
     )

@@ -37,7 +37,7 @@ from components.serving_pusher.component import ServingPusher
 from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
 from components.validation_gate.previous_span import PreviousSpanStrategy
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import NO_SCHEMA, ConfigError, PipelineConfig
 from trainer import export, features
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
@@ -96,29 +96,9 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
     validation look at that span (and its drift from the previous one), while Transform,
     the Trainer and the Evaluator see the `data.latest_spans` newest spans.
     """
-    example_gen = ImageExampleGen(
-        input_base=tfx.dsl.experimental.RuntimeParameter(
-            name=DATA_ROOT_PARAMETER,
-            ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
-            default=config.data.root,
-        ),
-        input_config=tfx.proto.Input(
-            splits=[tfx.proto.Input.Split(name="images", pattern=config.data.input_pattern)]
-        ),
-        min_side=config.data.min_side,
-        max_pixels=config.data.max_pixels,
-        max_quarantine_fraction=config.data.max_quarantine_fraction,
-        min_images_per_class=config.data.min_images_per_class,
-        output_config=tfx.proto.Output(
-            split_config=tfx.proto.SplitConfig(
-                splits=[
-                    tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
-                    for name, buckets in config.data.split.items()
-                ],
-                partition_feature_name=features.SHA256_KEY,
-            )
-        ),
-    ).with_id(EXAMPLE_GEN)
+    if not config.schema_file:
+        raise ConfigError(NO_SCHEMA)
+    example_gen, statistics_gen, inferred_schema = _discovery_nodes(config)
     training_examples = (
         canned_resolver_functions.rolling_range(
             _every_run(tfx.types.standard_artifacts.Examples, EXAMPLE_GEN, "examples"),
@@ -128,15 +108,6 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         if config.data.span_pattern
         else example_gen.outputs["examples"]
     )
-
-    statistics_gen = tfx.components.StatisticsGen(
-        examples=example_gen.outputs["examples"],
-        stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True),
-    ).with_id(STATISTICS_GEN)
-
-    inferred_schema = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    ).with_id(SCHEMA_GEN)
 
     curated_schema = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(
         IMPORT_SCHEMA_GEN
@@ -258,7 +229,14 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         pusher,
         *([tflite_pusher] if tflite_pusher else []),
     ]
-    _add_component_beam_args(config, components)
+    return _pipeline(config, components, orchestrator)
+
+
+def _pipeline(
+    config: PipelineConfig, components: list, orchestrator: str, whole: bool = True
+) -> tfx.dsl.Pipeline:
+    """`components` as one TFX pipeline; `whole` is False for a part of the DAG."""
+    _add_component_beam_args(config, components, whole)
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.kubeflow_pipeline_root
@@ -268,6 +246,52 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         enable_cache=True,
         beam_pipeline_args=list(config.beam_pipeline_args),
     )
+
+
+def create_discovery_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    """The DAG's first nodes alone (ingestion, statistics, the inferred schema), built as
+    `create_pipeline` builds them: what `image-pipeline init` runs to see the data the way a
+    run will. Nothing trains. Its executions have the run's cache keys (same pipeline, same
+    nodes, same inputs and parameters), so the first run takes them from the cache.
+    """
+    return _pipeline(config, list(_discovery_nodes(config)), LOCAL, whole=False)
+
+
+def _discovery_nodes(config: PipelineConfig) -> tuple:
+    """ImageExampleGen, StatisticsGen and SchemaGen: what the data is, before any schema."""
+    example_gen = ImageExampleGen(
+        input_base=tfx.dsl.experimental.RuntimeParameter(
+            name=DATA_ROOT_PARAMETER,
+            ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
+            default=config.data.root,
+        ),
+        input_config=tfx.proto.Input(
+            splits=[tfx.proto.Input.Split(name="images", pattern=config.data.input_pattern)]
+        ),
+        min_side=config.data.min_side,
+        max_pixels=config.data.max_pixels,
+        max_quarantine_fraction=config.data.max_quarantine_fraction,
+        min_images_per_class=config.data.min_images_per_class,
+        output_config=tfx.proto.Output(
+            split_config=tfx.proto.SplitConfig(
+                splits=[
+                    tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+                    for name, buckets in config.data.split.items()
+                ],
+                partition_feature_name=features.SHA256_KEY,
+            )
+        ),
+    ).with_id(EXAMPLE_GEN)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True),
+    ).with_id(STATISTICS_GEN)
+
+    inferred_schema = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    ).with_id(SCHEMA_GEN)
+
+    return example_gen, statistics_gen, inferred_schema
 
 
 def _baseline(config: PipelineConfig, orchestrator: str) -> tfx.dsl.Resolver | LatestBlessedModel:
@@ -305,10 +329,16 @@ def trainer_config(config: PipelineConfig) -> dict:
     }
 
 
-def _add_component_beam_args(config: PipelineConfig, components: list) -> None:
-    """Appends `components.<id>.beam_pipeline_args` after the pipeline-level Beam args."""
+def _add_component_beam_args(config: PipelineConfig, components: list, whole: bool) -> None:
+    """Appends `components.<id>.beam_pipeline_args` after the pipeline-level Beam args.
+
+    A node id the DAG lacks is a mistake in the config, unless `components` are only part
+    of the DAG (`whole` False): then the settings of the other nodes wait for the full run.
+    """
     by_id = {component.id: component for component in components}
     for name, settings in config.components.items():
+        if name not in by_id and not whole:
+            continue
         if name not in by_id:
             raise ConfigError(
                 f"components.{name}: no such component in this pipeline; "

@@ -38,7 +38,8 @@ class RunSummary:
     """Class folders (or manifest labels) none of whose files became an example."""
     sizes_per_class: Dict[str, sizes.Distribution] | None
     """Shorter side of the examples per class (None: ingested before it was recorded)."""
-    anomalies: List[str]
+    anomalies: List[str] | None
+    """The validator's findings in plain words; None when the run did not validate (init's)."""
     weights: str
     eval_accuracy: float | None
     blessed: bool | None
@@ -69,7 +70,12 @@ class RunSummary:
             verdict = "not evaluated"
         else:
             verdict = "yes" if self.blessed else "no: " + "; ".join(self.blessing_failures)
-        anomalies = "".join(f"\n    - {text}" for text in self.anomalies)
+        anomalies = (
+            "not checked"
+            if self.anomalies is None
+            else f"{len(self.anomalies) or 'none'}"
+            + "".join(f"\n    - {text}" for text in self.anomalies)
+        )
         lines = [
             f"Run {self.run_id}",
             f"  examples         {splits}",
@@ -80,7 +86,7 @@ class RunSummary:
                 else []
             ),
             *self.sizes_lines(),
-            f"  anomalies        {len(self.anomalies) or 'none'}{anomalies}",
+            f"  anomalies        {anomalies}",
             f"  weights          {weights}",
             f"  eval accuracy    {accuracy}"
             + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
@@ -95,27 +101,47 @@ class RunSummary:
 
     def sizes_lines(self) -> List[str]:
         """The shorter side per class on one line, then any size shortcut, one per line."""
-        if self.sizes_per_class is None:
-            return []
-        texts = {label: sizes.as_text(d) for label, d in self.sizes_per_class.items()}
-        if len(set(texts.values())) == 1:
-            shown = f"{next(iter(texts.values()))} in every class"
-        else:
-            shown = "; ".join(f"{label} {text}" for label, text in texts.items())
-        lines = [f"  image sizes      shorter side: {shown}"]
-        lines += [f"  size shortcut    {line}" for line in sizes.shortcuts(self.sizes_per_class)]
-        return lines
+        return [] if self.sizes_per_class is None else sizes_lines(self.sizes_per_class)
 
     def files_line(self) -> str:
         """Ingestion's accounting, with the quarantine reasons, on one line."""
-        reasons = ", ".join(
-            f"{count} {reason}" for reason, count in self.quarantine_reasons.items()
+        return files_line(
+            self.files_seen,
+            self.quarantined,
+            self.quarantine_reasons,
+            self.ignored,
+            self.duplicates,
+            self.ingestion_report,
         )
-        return (
-            f"  files            {self.files_seen} seen, {self.quarantined} quarantined"
-            f"{f' ({reasons})' if reasons else ''}, {self.ignored} ignored, "
-            f"{self.duplicates} duplicates dropped (report: {self.ingestion_report})"
-        )
+
+
+def sizes_lines(sizes_per_class: Dict[str, sizes.Distribution]) -> List[str]:
+    """The shorter side per class on one line, then any size shortcut, one per line."""
+    texts = {label: sizes.as_text(d) for label, d in sizes_per_class.items()}
+    if len(set(texts.values())) == 1:
+        shown = f"{next(iter(texts.values()))} in every class"
+    else:
+        shown = "; ".join(f"{label} {text}" for label, text in texts.items())
+    lines = [f"  image sizes      shorter side: {shown}"]
+    lines += [f"  size shortcut    {line}" for line in sizes.shortcuts(sizes_per_class)]
+    return lines
+
+
+def files_line(
+    files_seen: int,
+    quarantined: int,
+    reasons: Dict[str, int],
+    ignored: int,
+    duplicates: int,
+    report: str,
+) -> str:
+    """Ingestion's accounting, with the quarantine reasons, on one line."""
+    named = ", ".join(f"{count} {reason}" for reason, count in reasons.items())
+    return (
+        f"  files            {files_seen} seen, {quarantined} quarantined"
+        f"{f' ({named})' if named else ''}, {ignored} ignored, "
+        f"{duplicates} duplicates dropped (report: {report})"
+    )
 
 
 def summarize(config: PipelineConfig) -> RunSummary:
@@ -143,7 +169,9 @@ def summarize(config: PipelineConfig) -> RunSummary:
         anomalies=_anomalies(
             nodes[dag.EXAMPLE_VALIDATOR].output("anomalies"),
             nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),
-        ),
+        )
+        if dag.EXAMPLE_VALIDATOR in nodes
+        else None,
         weights=config.trainer.weights,
         eval_accuracy=results.accuracy(evaluation) if evaluation else None,
         blessed=_blessed(nodes),

@@ -38,6 +38,11 @@ def imagenet_weights_file(name: str) -> tuple:
     return filename, _V1_WEIGHTS_URL + filename
 
 
+def keras_cache_path(filename: str) -> str:
+    """Where Keras looks for (and downloads) a weights file before fetching it."""
+    return os.path.join(os.path.expanduser("~/.keras/models"), filename)
+
+
 def load_backbone(name: str, weights: str, image_size: int) -> tf.keras.Model:
     """Builds `tf.keras.applications.<name>` without its top, pooled to a feature vector."""
     constructor = getattr(tf.keras.applications, name)
@@ -50,7 +55,7 @@ def load_backbone(name: str, weights: str, image_size: int) -> tf.keras.Model:
         try:
             backbone = constructor(weights="imagenet", **build)
         except Exception as error:  # Keras raises a bare Exception on a failed download
-            cached = os.path.join(os.path.expanduser("~/.keras/models"), filename)
+            cached = keras_cache_path(filename)
             raise WeightsError(
                 f"trainer.weights=imagenet: could not fetch the ImageNet weights for {name} "
                 f"({error}). Without network access, copy {url} to {cached}, or set "

@@ -15,6 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import statistics_pb2
 from tensorflow_model_analysis.metrics import metric_specs
 from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
@@ -282,10 +283,12 @@ def blessed(blessing_uri: str) -> bool:
 
 def examples_per_split(statistics_uri: str, split_names: Sequence[str]) -> Dict[str, int]:
     """Examples per split, as counted by StatisticsGen (no pass over the data)."""
-    counts = {}
-    for split in split_names:
-        stats = tfdv.load_stats_binary(
-            os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb")
-        )
-        counts[split] = stats.datasets[0].num_examples
-    return counts
+    return {
+        split: load_statistics(statistics_uri, split).datasets[0].num_examples
+        for split in split_names
+    }
+
+
+def load_statistics(statistics_uri: str, split: str) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """One split's statistics from a StatisticsGen artifact."""
+    return tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", "FeatureStats.pb"))

@@ -143,6 +143,7 @@ def write_report(
         "classes": settled.classes,
         "examples_per_class": examples_per_class,
         "empty_classes": empty,
+        "shorter_side": sizes.overall(size_counts) if size_counts else None,
         "shorter_side_per_class": sizes.per_class(size_counts),
     }
     with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:

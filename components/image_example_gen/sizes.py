@@ -25,6 +25,14 @@ def per_class(counts: Iterable[Tuple[Tuple[str, int], int]]) -> Dict[str, Distri
     return {label: _distribution(histograms[label]) for label in sorted(histograms)}
 
 
+def overall(counts: Iterable[Tuple[Tuple[str, int], int]]) -> Distribution:
+    """The distribution of every image's shorter side, whatever its class."""
+    histogram: Dict[int, int] = {}
+    for (_, side), count in counts:
+        histogram[side] = histogram.get(side, 0) + count
+    return _distribution(histogram)
+
+
 def _distribution(histogram: Mapping[int, int]) -> Distribution:
     """min, (lower) median and max of a `{side: images}` histogram."""
     sides = sorted(histogram)

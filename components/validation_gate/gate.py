@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import List, Mapping
+from typing import List, Mapping, Sequence
 
 import tensorflow_data_validation as tfdv
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
@@ -24,7 +24,15 @@ _SHOWN_VALUES = 12
 
 
 class ValidationGateError(RuntimeError):
-    """The data failed validation; the message lists every finding, one per line."""
+    """The data failed validation; the message lists every finding, one per line.
+
+    `findings` are kept for whoever catches it (the CLI words the fix with the config it was
+    given); an error read back from elsewhere has only its message.
+    """
+
+    def __init__(self, message: str, findings: Sequence[Finding] = ()):
+        super().__init__(message)
+        self.findings = list(findings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +43,8 @@ class Finding:
     feature: str
     expected: str
     found: str
+    in_schema: bool = True
+    """Against the schema (widened by `init --update-schema`), not a drift or skew limit."""
 
     def as_text(self) -> str:
         return f"{self.split}/{self.feature}: expected {self.expected}; found: {self.found}"
@@ -151,12 +161,20 @@ def _over_limit(
                     f"a distribution within L-infinity {limits[feature]:g} of {other} "
                     f"(validation.{key}.{feature})"
                 )
-                findings.append(Finding(where, feature, expected, reason.description.strip()))
+                findings.append(
+                    Finding(where, feature, expected, reason.description.strip(), in_schema=False)
+                )
     return findings
 
 
-def report(findings: List[Finding], mode: str) -> str:
-    """The block printed for a person: what the gate did and every finding, one per line."""
+ACCEPT_COMMAND = "image-pipeline init --update-schema --config {config}"
+"""How new classes, formats and sizes are accepted into the schema (pipeline/init.py)."""
+
+
+def report(findings: Sequence[Finding], mode: str, config: str = "<your config>") -> str:
+    """The block printed for a person: what the gate did and every finding, one per line,
+    then how to go on: `config` is the config file(s) the run was given, for the command
+    that accepts what the data brought into the schema."""
     outcome = (
         "the run stops before Transform and training"
         if mode == STOP
@@ -165,10 +183,16 @@ def report(findings: List[Finding], mode: str) -> str:
     lines = [f"Data validation found {len(findings)} problem(s); {outcome}:"]
     lines += [f"  - {finding.as_text()}" for finding in findings]
     if mode == STOP:
-        lines.append(
-            "  Fix the data, or review and update the schema (README, 'The schema'), or set "
-            "validation.on_anomalies=warn."
-        )
+        fixes = ["fix the data"]
+        if any(finding.in_schema for finding in findings):
+            fixes.append(
+                f"accept what it brought into the schema, once reviewed: "
+                f"{ACCEPT_COMMAND.format(config=config)} (README, 'Reviewing the schema')"
+            )
+        if not all(finding.in_schema for finding in findings):
+            fixes.append("raise the validation limit each drift or skew finding names")
+        fixes.append("set validation.on_anomalies=warn")
+        lines.append(f"  To go on: {'; or '.join(fixes)}.")
     return "\n".join(lines)
 
 
@@ -180,5 +204,5 @@ def enforce(findings: List[Finding], mode: str) -> str:
     if not findings:
         return ""
     if mode == STOP:
-        raise ValidationGateError(report(findings, mode))
+        raise ValidationGateError(report(findings, mode), findings)
     return report(findings, mode)

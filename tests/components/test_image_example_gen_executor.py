@@ -44,6 +44,7 @@ def test_every_file_is_accounted_for(ingested):
         "classes": ["0", "1", "2"],
         "examples_per_class": {"0": 60, "1": 60, "2": 60},
         "empty_classes": [],
+        "shorter_side": {"min": 8, "median": 8, "max": 8},
         "shorter_side_per_class": {c: {"min": 8, "median": 8, "max": 8} for c in "012"},
     }
     assert ingested.get_int_custom_property("examples") == 180

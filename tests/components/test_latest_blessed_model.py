@@ -112,7 +112,7 @@ def test_image_trainer_reads_an_empty_base_model_as_no_warm_start(tmp_path):
     }
     inputs[specs.EXAMPLES_KEY][0].split_names = artifact_utils.encode_split_names(["train"])
     (tmp_path / "schema").mkdir()
-    shutil.copy(REPO / "schema" / "schema.pbtxt", tmp_path / "schema")
+    shutil.copy(REPO / "schema" / "digits.pbtxt", tmp_path / "schema")
     outputs = {
         specs.MODEL_KEY: [artifact(standard_artifacts.Model, "model")],
         specs.MODEL_RUN_KEY: [artifact(standard_artifacts.ModelRun, "model_run")],

@@ -11,6 +11,11 @@ def test_distribution_per_class_from_counts_of_class_and_side():
     }
 
 
+def test_overall_distribution_whatever_the_class():
+    counts = [(("cat", 64), 3), (("cat", 96), 1), (("dog", 200), 2), (("dog", 96), 1)]
+    assert sizes.overall(counts) == {"min": 64, "median": 96, "max": 200}
+
+
 def test_the_median_is_the_lower_middle_image():
     counts = [(("a", 10), 1), (("a", 20), 1), (("a", 30), 1), (("a", 40), 1)]
     assert sizes.per_class(counts)["a"]["median"] == 20

@@ -49,7 +49,7 @@ def spans(tmp_path_factory):
         f"data.root={base / 'data'}",
         "data.span_pattern=span-{SPAN}",
         "data.latest_spans=2",
-        f"schema_file={REPO / 'schema' / 'schema.pbtxt'}",
+        f"schema_file={REPO / 'schema' / 'digits.pbtxt'}",
     ]
     config = config_lib.load_config(REPO / "configs" / "demo.yaml", overrides)
 

@@ -33,7 +33,7 @@ def runs(tmp_path_factory, digits_subset):
             "pipeline_name=e2e",
             f"output_dir={output_dir}",
             f"data.root={digits_subset}",
-            f"schema_file={REPO / 'schema' / 'schema.pbtxt'}",
+            f"schema_file={REPO / 'schema' / 'digits.pbtxt'}",
             "trainer.epochs=12",
             "trainer.batch_size=16",
             "evaluation.min_accuracy=0.6",

@@ -28,7 +28,7 @@ from tests.kubeflow.local_kfp import LocalKfp, Run, TaskFailedError
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"
 """The open-source backend's default pipeline root (its launcher's config map)."""
-IMAGE_SCHEMA = "/pipeline/schema/schema.pbtxt"
+IMAGE_SCHEMA = "/pipeline/schema/digits.pbtxt"
 """The curated schema as the image ships it (Dockerfile)."""
 
 

@@ -67,5 +67,5 @@ def test_beam_worker_boot_matches_the_pinned_beam_and_python():
 def test_kubeflow_template_reads_the_schema_the_image_ships():
     template = yaml.safe_load((REPO / "configs" / "kubeflow.yaml").read_text())
     workdir = instructions("WORKDIR")[-1]
-    assert template["schema_file"] == f"{workdir}/schema/schema.pbtxt"
-    assert (REPO / "schema" / "schema.pbtxt").is_file()
+    assert template["schema_file"] == f"{workdir}/schema/digits.pbtxt"
+    assert (REPO / "schema" / "digits.pbtxt").is_file()
