@@ -301,7 +301,7 @@ def choices(
             "photos: a mirrored cat is still a cat. Set none where mirroring changes the class "
             "(text, digits, arrows, left and right)",
         ),
-        *_weights(config),
+        *_weights(config, "trainer.weights" in fixed),
         *_skew_limits(config, discovery),
     ]
     return [choice for choice in chosen if choice.key not in fixed]
@@ -331,9 +331,14 @@ def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List
     ]
 
 
-def _weights(config: config_lib.PipelineConfig) -> List[Choice]:
+def _weights(config: config_lib.PipelineConfig, given: bool) -> List[Choice]:
     """ImageNet weights when Keras has them or can fetch them; else random initialisation
-    with the from-scratch recipe, and what to do to use ImageNet weights."""
+    with the from-scratch recipe, and what to do to use ImageNet weights. With the weights
+    `given` on the command line, only the recipe follows them."""
+    recipe = "training from random initialisation: more epochs, a higher rate, a warm-up"
+    from_scratch = [Choice(key, value, recipe) for key, value in FROM_SCRATCH.items()]
+    if given:
+        return [] if config.trainer.pretrained else from_scratch
     backbone = config.trainer.backbone
     filename, url = model.imagenet_weights_file(backbone)
     cached = model.keras_cache_path(filename)
@@ -347,10 +352,7 @@ def _weights(config: config_lib.PipelineConfig) -> List[Choice]:
             f"offline: {url} cannot be reached ({reason}); to fine-tune ImageNet weights, copy "
             f"that file to {cached} and set weights: imagenet"
         )
-        recipe = "training from random initialisation: more epochs, a higher rate, a warm-up"
-        return [Choice("trainer.weights", "none", why)] + [
-            Choice(key, value, recipe) for key, value in FROM_SCRATCH.items()
-        ]
+        return [Choice("trainer.weights", "none", why), *from_scratch]
     return [
         Choice(
             "trainer.weights",

@@ -80,8 +80,25 @@ def test_stop_raises_with_every_finding_and_warn_returns_them():
     )
     assert lines[1] == "  - train/label: expected one of cat, dog; found: cow (~33%)"
     assert "validation.on_anomalies=warn" in lines[2]
+    assert error.value.findings == findings
     assert "goes on" in gate.enforce(findings, gate.WARN)
     assert gate.enforce([], gate.STOP) == ""
+
+
+def test_a_stop_says_how_to_accept_what_the_schema_lacks_with_the_config_given():
+    schema = gate.Finding("train", "label", "one of cat, dog", "cow (~33%)")
+    skew = gate.Finding("train/eval", "label", "within 0.2", "0.3", in_schema=False)
+    (line,) = gate.report([schema], gate.STOP, "configs/pets.yaml").splitlines()[2:]
+    assert line == (
+        "  To go on: fix the data; or accept what it brought into the schema, once reviewed: "
+        "image-pipeline init --update-schema --config configs/pets.yaml (README, 'Reviewing "
+        "the schema'); or set validation.on_anomalies=warn."
+    )
+    (line,) = gate.report([skew], gate.STOP).splitlines()[2:]
+    assert "init --update-schema" not in line
+    assert "raise the validation limit each drift or skew finding names" in line
+    both = gate.report([schema, skew], gate.STOP).splitlines()[-1]
+    assert "--config <your config>" in both and "raise the validation limit" in both
 
 
 def artifact(span, created, artifact_id):

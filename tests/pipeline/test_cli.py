@@ -1,17 +1,24 @@
 """What a new user sees when something is wrong: one line naming the problem, exit code 2."""
 
+from pathlib import Path
+
 import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline import cli
+from pipeline import config as config_lib
+from pipeline import pipeline as dag
 from tests.components.images import encoded
 
+REPO = Path(__file__).resolve().parents[2]
 
-def config_file(tmp_path, data_root, extra=""):
+
+def config_file(tmp_path, data_root, extra="", schema=REPO / "schema" / "digits.pbtxt"):
     path = tmp_path / "config.yaml"
     path.write_text(
-        f"pipeline_name: t\noutput_dir: {tmp_path / 'out'}\ndata:\n  root: {data_root}\n{extra}"
+        f"pipeline_name: t\noutput_dir: {tmp_path / 'out'}\nschema_file: '{schema}'\n"
+        f"data:\n  root: {data_root}\n{extra}"
     )
     return path
 
@@ -62,9 +69,59 @@ def test_unknown_key_in_an_override(tmp_path, capsys):
 
 
 def test_missing_schema_file(tmp_path, capsys, digits_subset):
-    path = config_file(tmp_path, digits_subset, extra=f"schema_file: {tmp_path / 'none.pbtxt'}\n")
+    path = config_file(tmp_path, digits_subset, schema=tmp_path / "none.pbtxt")
     code, err = run_cli(capsys, "run", "--config", str(path))
-    assert_one_line_error(code, err, "none.pbtxt not found")
+    assert_one_line_error(
+        code, err, "none.pbtxt not found", f"image-pipeline init --update-schema --config {path}"
+    )
+
+
+def test_a_config_without_a_schema_names_init(tmp_path, capsys, digits_subset):
+    path = config_file(tmp_path, digits_subset, schema="")
+    code, err = run_cli(capsys, "run", "--config", str(path))
+    assert_one_line_error(
+        code, err, "schema_file: not set", "image-pipeline init DATA_DIR --config configs/NAME"
+    )
+    with pytest.raises(config_lib.ConfigError, match="schema_file: not set; .image-pipeline init"):
+        dag.create_pipeline(config_lib.config_from_dict({}))  # so compile refuses it too
+
+
+def test_init_refuses_a_folder_of_one_class_or_no_images(tmp_path, capsys):
+    (tmp_path / "data" / "cat").mkdir(parents=True)
+    (tmp_path / "data" / "cat" / "1.png").write_bytes(encoded("PNG"))
+    config = str(tmp_path / "configs" / "pets.yaml")
+    code, err = run_cli(capsys, "init", str(tmp_path / "data"), "--config", config)
+    assert_one_line_error(code, err, "at least two classes", "cat")
+    (tmp_path / "data" / "cat" / "1.png").unlink()
+    (tmp_path / "data" / "dog").mkdir()
+    code, err = run_cli(capsys, "init", str(tmp_path / "data"), "--config", config)
+    assert_one_line_error(code, err, "no files found in class sub-folders")
+    code, err = run_cli(capsys, "init", str(tmp_path / "nowhere"), "--config", config)
+    assert_one_line_error(code, err, "data folder not found")
+    assert not (tmp_path / "configs").exists()
+
+
+def test_init_writes_new_files_only(tmp_path, capsys, digits_subset):
+    existing = config_file(tmp_path, digits_subset)
+    code, err = run_cli(capsys, "init", str(digits_subset), "--config", str(existing))
+    assert_one_line_error(code, err, f"{existing}: exists", "--update-schema")
+    schema = tmp_path / "other.schema.pbtxt"
+    schema.write_text("")
+    code, err = run_cli(
+        capsys, "init", str(digits_subset), "--config", str(tmp_path / "other.yaml")
+    )
+    assert_one_line_error(code, err, f"{schema}: exists")
+    code, err = run_cli(capsys, "init", "--config", str(tmp_path / "new.yaml"))
+    assert_one_line_error(code, err, "give the folder of images")
+
+
+def test_init_update_schema_needs_the_config(tmp_path, capsys, digits_subset):
+    missing = tmp_path / "missing.yaml"
+    code, err = run_cli(capsys, "init", "--update-schema", "--config", str(missing))
+    assert_one_line_error(code, err, f"{missing}: config not found")
+    existing = config_file(tmp_path, digits_subset)
+    code, err = run_cli(capsys, "init", str(tmp_path), "--update-schema", "--config", str(existing))
+    assert_one_line_error(code, err, "--update-schema reads the config's data.root")
 
 
 def test_demo_data_writes_every_digit(tmp_path, capsys):
