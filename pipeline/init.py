@@ -53,9 +53,14 @@ from trainer import features, model
 TEMPLATE = Path(__file__).resolve().parents[1] / "configs" / "template.yaml"
 SCHEMA_SUFFIX = ".schema.pbtxt"
 
-FROM_SCRATCH = {"trainer.epochs": 20, "trainer.learning_rate": 0.002, "trainer.warmup_epochs": 1}
-"""Training from random initialisation (configs/demo.yaml's recipe, 0.99 on the digits):
-more epochs than fine-tuning, a higher rate, a one-epoch warm-up."""
+FROM_SCRATCH = {"trainer.learning_rate": 0.002, "trainer.warmup_epochs": 1}
+"""Training from random initialisation (configs/demo.yaml's recipe, 0.99 on the digits): a
+higher rate than fine-tuning, a one-epoch warm-up, and the epochs `FROM_SCRATCH_STEPS` take."""
+
+FROM_SCRATCH_STEPS = 900
+"""Optimizer steps a backbone trained from random initialisation needs: the digits demo's
+20 epochs of 45 batches. Measured on 146 training images of drawn shapes: 100 steps left
+eval accuracy at 0.44, 500 reached 0.91."""
 
 STRING_DOMAINS = (features.LABEL_KEY, features.FORMAT_KEY)
 SIZE_FEATURES = (features.HEIGHT_KEY, features.WIDTH_KEY)
@@ -301,7 +306,7 @@ def choices(
             "photos: a mirrored cat is still a cat. Set none where mirroring changes the class "
             "(text, digits, arrows, left and right)",
         ),
-        *_weights(config, "trainer.weights" in fixed),
+        *_weights(config, discovery, "trainer.weights" in fixed),
         *_skew_limits(config, discovery),
     ]
     return [choice for choice in chosen if choice.key not in fixed]
@@ -331,12 +336,26 @@ def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List
     ]
 
 
-def _weights(config: config_lib.PipelineConfig, given: bool) -> List[Choice]:
+def _epochs_from_scratch(config: config_lib.PipelineConfig, discovery: Discovery) -> Choice:
+    """Enough epochs for `FROM_SCRATCH_STEPS` batches of the training split (at least 20)."""
+    train = discovery.examples_per_split["train"]
+    steps = math.ceil(train / config.trainer.batch_size)
+    epochs = max(20, math.ceil(FROM_SCRATCH_STEPS / steps))
+    return Choice(
+        "trainer.epochs",
+        epochs,
+        f"from random initialisation a model needs about {FROM_SCRATCH_STEPS} steps: "
+        f"{train} training images make {steps} batches of {config.trainer.batch_size} an epoch",
+    )
+
+
+def _weights(config: config_lib.PipelineConfig, discovery: Discovery, given: bool) -> List[Choice]:
     """ImageNet weights when Keras has them or can fetch them; else random initialisation
     with the from-scratch recipe, and what to do to use ImageNet weights. With the weights
     `given` on the command line, only the recipe follows them."""
-    recipe = "training from random initialisation: more epochs, a higher rate, a warm-up"
+    recipe = "training from random initialisation: a higher rate, a warm-up"
     from_scratch = [Choice(key, value, recipe) for key, value in FROM_SCRATCH.items()]
+    from_scratch.append(_epochs_from_scratch(config, discovery))
     if given:
         return [] if config.trainer.pretrained else from_scratch
     backbone = config.trainer.backbone

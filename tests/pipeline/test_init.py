@@ -167,7 +167,7 @@ def test_imagenet_weights_in_keras_cache_are_chosen(tmp_path, monkeypatch):
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"weights")
     config = config_lib.config_from_dict({})
-    assert init._weights(config, given=False) == [  # noqa: SLF001
+    assert init._weights(config, discovery(96, 24), given=False) == [  # noqa: SLF001
         init.Choice("trainer.weights", "imagenet", f"ImageNet weights found in {cached}")
     ]
 
@@ -185,13 +185,15 @@ def test_offline_without_cached_weights_trains_from_scratch_and_says_how_to_fine
     monkeypatch.setenv("HOME", str(tmp_path))
     url = unreachable_url()
     monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
-    weights, *recipe = init._weights(config_lib.config_from_dict({}), given=False)  # noqa: SLF001
+    weights, *recipe = init._weights(
+        config_lib.config_from_dict({}), discovery(96, 24), given=False
+    )  # noqa: SLF001
     assert (weights.key, weights.value) == ("trainer.weights", "none")
     assert f"offline: {url} cannot be reached" in weights.why
     assert f"copy that file to {tmp_path}/.keras/models/b0.h5 and set weights: imagenet" in (
         weights.why
     )
-    assert {c.key: c.value for c in recipe} == init.FROM_SCRATCH
+    assert {c.key: c.value for c in recipe} == {**init.FROM_SCRATCH, "trainer.epochs": 300}
 
 
 def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
@@ -210,7 +212,7 @@ def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{server.server_port}/b0.h5"
     monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
     try:
-        (choice,) = init._weights(config_lib.config_from_dict({}), given=False)  # noqa: SLF001
+        (choice,) = init._weights(config_lib.config_from_dict({}), discovery(96, 24), given=False)  # noqa: SLF001
     finally:
         server.shutdown()
     assert choice.value == "imagenet"
@@ -219,7 +221,19 @@ def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
 
 def test_weights_given_on_the_command_line_bring_only_their_recipe():
     scratch = config_lib.config_from_dict({"trainer": {"weights": "none"}})
-    given = init._weights(scratch, given=True)  # noqa: SLF001
-    assert {c.key: c.value for c in given} == init.FROM_SCRATCH
+    given = init._weights(scratch, discovery(96, 24), given=True)  # noqa: SLF001
+    assert {c.key: c.value for c in given} == {**init.FROM_SCRATCH, "trainer.epochs": 300}
+    (epochs,) = [c for c in given if c.key == "trainer.epochs"]
+    assert epochs.why.endswith("96 training images make 3 batches of 32 an epoch")
+
+
+def test_from_scratch_takes_at_least_twenty_epochs():
+    config = config_lib.config_from_dict({"trainer": {"weights": "none"}})
+    (epochs,) = [
+        c
+        for c in init._weights(config, discovery(1436, 361), given=True)
+        if c.key == "trainer.epochs"
+    ]  # noqa: SLF001
+    assert epochs.value == 20  # 45 batches an epoch: 900 steps in 20
     pretrained = config_lib.config_from_dict({"trainer": {"weights": "imagenet"}})
-    assert init._weights(pretrained, given=True) == []  # noqa: SLF001
+    assert init._weights(pretrained, discovery(96, 24), given=True) == []  # noqa: SLF001
