@@ -516,7 +516,7 @@ def write_proposal(
 
 
 def update_schema(
-    config: config_lib.PipelineConfig, discovery: Discovery, config_args: str
+    config: config_lib.PipelineConfig, discovery: Discovery, config_path: str
 ) -> Tuple[List[str], List[gate.Finding]]:
     """Widens the config's schema to accept the data as it is now (or writes it when it is
     missing); returns the lines to print and what the gate would still find."""
@@ -534,7 +534,7 @@ def update_schema(
             header.append(f"Widened by `init --update-schema` on {today()}: {'; '.join(changes)}")
     else:
         schema = found
-        header = _schema_header(config.data.root, config, config_args)
+        header = _schema_header(config.data.root, config, config_path)
         changes = [f"{path} was missing: written from the data"]
     findings = gate_findings(discovery, schema, config.validation.max_skew)
     if changes:
@@ -542,7 +542,7 @@ def update_schema(
         lines = [f"Updated {path}:"] + [f"  {change}" for change in changes]
     else:
         lines = [f"{path} accepts this data already; nothing changed."]
-    return lines + _verdict(findings, f"{command_name()} run {config_args}"), findings
+    return lines + _verdict(findings, f"{command_name()} run --config {config_path}"), findings
 
 
 def _schema_header(

@@ -18,7 +18,7 @@ import pytest
 import tensorflow_data_validation as tfdv
 
 from pipeline import config as config_lib
-from pipeline import metadata
+from pipeline import metadata, summary
 from pipeline import pipeline as dag
 from tests.e2e import shapes
 
@@ -58,7 +58,10 @@ def work(tmp_path_factory):
     shapes.write_shapes(work / "data" / "shapes", per_class=50, sides=(16, 40))
     init = cli(work, "init", "data/shapes", "--config", "configs/shapes.yaml", *FROM_SCRATCH)
     config = load_config(work)
-    after_init = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    after_init = (
+        metadata.latest_run(config.metadata_path, config.pipeline_name),
+        summary.summarize(config),
+    )
     overrides = [arg for override in SHORT_RUN for arg in ("--set", override)]
     run = cli(work, "run", "--config", "configs/shapes.yaml", *overrides)
     after_run = metadata.latest_run(config.metadata_path, config.pipeline_name)
@@ -79,9 +82,14 @@ def test_init_says_what_it_found_and_the_command_to_run_next(work):
     assert "Traceback" not in out + init.stderr
 
 
-def test_init_trains_nothing(work):
-    _, _, _, after_init, _, _ = work
-    assert set(after_init) == {dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.SCHEMA_GEN}
+def test_init_trains_nothing_and_the_summary_says_what_it_did(work):
+    _, _, _, (nodes, summarized), _, _ = work
+    assert set(nodes) == {dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.SCHEMA_GEN}
+    text = summarized.as_text()
+    assert "files            150 seen" in text
+    assert "anomalies        not checked" in text
+    assert "blessed          not evaluated" in text
+    assert "pushed model     not pushed" in text
 
 
 def test_the_schema_is_curated_for_the_data_found(work):
@@ -123,6 +131,27 @@ def test_the_run_after_init_passes_the_gate_reuses_ingestion_and_is_pushed(work)
     assert "image sizes      shorter side:" in run.stdout
 
 
+def test_a_run_that_ends_not_blessed_exits_3(work):
+    """The same data and model (cached), judged against a bound it cannot pass unless perfect:
+    only the Evaluator and what follows it run again."""
+    root, _, _, _, first, _ = work
+    overrides = [arg for override in SHORT_RUN for arg in ("--set", override)]
+    judged = cli(
+        root,
+        "run",
+        "--config",
+        "configs/shapes.yaml",
+        *overrides,
+        "--set",
+        "evaluation.min_accuracy=1.0",
+    )
+    perfect = "eval accuracy    1.0000" in first.stdout
+    assert judged.returncode == (0 if perfect else 3), judged.stdout[-3000:] + judged.stderr[-2000:]
+    if not perfect:
+        assert "blessed          no: sparse_categorical_accuracy on slice Overall" in judged.stdout
+        assert "pushed model     not pushed" in judged.stdout
+
+
 def test_a_new_class_stops_the_gate_and_update_schema_accepts_it(work):
     root, config, _, _, _, _ = work
     shapes.write_shapes(root / "data" / "shapes", per_class=50, sides=(16, 40), classes=["line"])
@@ -134,6 +163,7 @@ def test_a_new_class_stops_the_gate_and_update_schema_accepts_it(work):
     assert updated.returncode == 0, updated.stdout + updated.stderr[-3000:]
     assert "  label: added line" in updated.stdout
     assert "The validation gate passes this data" in updated.stdout
+    assert updated.stdout.rstrip().endswith("run --config configs/shapes.yaml")
     schema = tfdv.load_schema_text(config.schema_file)
     (label,) = [domain for domain in schema.string_domain if domain.name == "label"]
     assert list(label.value) == ["circle", "square", "triangle", "line"]
