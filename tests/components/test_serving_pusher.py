@@ -79,7 +79,9 @@ def test_unblessed_model_is_not_pushed_and_the_served_version_is_untouched(tmp_p
 
 
 def test_the_dag_pushes_through_serving_pusher_with_the_configured_versions():
-    config = config_lib.config_from_dict({"output_dir": "/runs/x", "serving": {"keep_versions": 3}})
+    config = config_lib.config_from_dict(
+        {"output_dir": "/runs/x", "schema_file": "s.pbtxt", "serving": {"keep_versions": 3}}
+    )
     pusher = {c.id: c for c in dag.create_pipeline(config).components}[dag.PUSHER]
     assert isinstance(pusher, ServingPusher)
     assert pusher.inputs["model_blessing"].producer_component_id == dag.EVALUATOR

@@ -15,7 +15,9 @@ from pipeline import pipeline as dag
 
 
 def components(**tflite):
-    config = config_lib.config_from_dict({"tflite": tflite, "output_dir": "/runs/x"})
+    config = config_lib.config_from_dict(
+        {"tflite": tflite, "output_dir": "/runs/x", "schema_file": "s.pbtxt"}
+    )
     return {c.id: c for c in dag.create_pipeline(config).components}
 
 
