@@ -115,6 +115,7 @@ def config_file(tmp_path, kfp_api, monkeypatch):
         yaml.safe_dump(
             {
                 "output_dir": "gs://bucket/image-pipeline",
+                "schema_file": "/pipeline/schema/digits.pbtxt",
                 "data": {"root": "gs://bucket/images"},
                 "evaluation": {"baseline": "none"},
                 "kubeflow": {

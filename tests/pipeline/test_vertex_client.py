@@ -219,6 +219,7 @@ def write_config(tmp_path, **kubeflow):
         yaml.safe_dump(
             {
                 "output_dir": "gs://bucket/image-pipeline",
+                "schema_file": "/pipeline/schema/digits.pbtxt",
                 "data": {"root": "gs://bucket/images"},
                 "kubeflow": settings,
             }
