@@ -491,7 +491,7 @@ def write_proposal(
         "Every key is listed. The values chosen for this data say why in their comments; the",
         "rest are configs/template.yaml's (pipeline/config.py documents each key).",
         f"The curated schema is {schema_file}; accept what new data brings with",
-        f"  image-pipeline init --update-schema --config {config_path}",
+        f"  {gate.ACCEPT_COMMAND.format(config=config_path)}",
     ]
     config_path.parent.mkdir(parents=True, exist_ok=True)
     schema_file.write_text(
@@ -558,7 +558,7 @@ def _schema_header(
         f"- height, width: from data.min_side ({config.data.min_side}) to the largest found;",
         "- image: an encoded image; every feature is present in every example.",
         "To accept what new data brings (classes, formats, sizes), after reviewing it:",
-        f"  image-pipeline init --update-schema --config {config_path}",
+        f"  {gate.ACCEPT_COMMAND.format(config=config_path)}",
     ]
 
 
