@@ -11,7 +11,8 @@ setup(
     name="image-pipeline",
     version="0.1.0",
     description="A production TFX pipeline for image classification with EfficientNet",
-    python_requires=">=3.9,<3.11",
+    # 3.10: the code uses zip(strict=); <3.11: the pinned TFX 1.16 stack is tested on 3.10 only.
+    python_requires=">=3.10,<3.11",
     packages=find_packages(include=["pipeline", "components", "components.*", "trainer"]),
     install_requires=[
         "tfx==1.16.0",

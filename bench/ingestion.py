@@ -5,7 +5,7 @@ rest costs (header checks, a decode of every image so broken files are caught he
 than in Transform, dedup by content, TFRecord writing, the report) and whether Beam
 workers win it back. Two more loops locate the cost: read + hash + zlib's default GZIP
 compression, which TFX's own ExampleGen writer gives every record (ImageExampleGen stores
-the already-compressed image bytes instead: `records.py`), and `ingest.read_file` (all
+the already-compressed image bytes instead: `records.py`), and `reading.read_file` (all
 per-file checks) without Beam. Run as a script (see bench/README.md):
 
     PYTHONPATH=. TF_USE_LEGACY_KERAS=1 python bench/ingestion.py --jpegs 300 --workers 1 2
@@ -39,9 +39,9 @@ from absl import logging  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from components.image_example_gen import executor, ingest  # noqa: E402
+from components.image_example_gen import executor, listing, reading  # noqa: E402
+from components.image_example_gen.standalone import run_executor  # noqa: E402
 from pipeline import demo_data  # noqa: E402
-from tests.components.ingestion import run_executor  # noqa: E402
 
 
 def write_jpegs(root: Path, count: int, side: int) -> None:
@@ -115,10 +115,10 @@ def beam_read_and_hash(files: List[Path], workers: int) -> Callable[[], None]:
 
 
 def read_file_loop(files: List[Path], root: Path) -> None:
-    limits = ingest.Limits(min_side=1)
+    limits = reading.Limits(min_side=1)
     for path in files:
         relative = path.relative_to(root).as_posix()
-        ingest.read_file(ingest.SourceFile(str(path), relative, path.parent.name), limits)
+        reading.read_file(listing.SourceFile(str(path), relative, path.parent.name), limits)
 
 
 def timed(work: Callable[[], None], repeats: int) -> float:
@@ -138,9 +138,9 @@ def executor_run(root: Path, scratch: Path, workers: int) -> Callable[[], None]:
     def run() -> None:
         out = scratch / f"run-{workers}-{next(runs)}"
         examples = run_executor(root, out, min_side=1, max_pixels=10**8, beam_pipeline_args=args)
-        summary = executor.read_summary(examples.uri)
-        if summary["examples"] + summary["duplicates"] != summary["files_seen"]:
-            raise RuntimeError(f"bench data was not ingested whole: {summary}")
+        counts = executor.read_counts(examples.uri)
+        if counts["examples"] + counts["duplicates"] != counts["files_seen"]:
+            raise RuntimeError(f"bench data was not ingested whole: {counts}")
 
     return run
 

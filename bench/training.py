@@ -18,6 +18,7 @@ Run `make demo` first, then:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import time
@@ -29,8 +30,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 
 from pipeline import config as config_lib  # noqa: E402
-from pipeline import metadata  # noqa: E402
-from pipeline import pipeline as dag  # noqa: E402
+from pipeline import config_loader, metadata, nodes  # noqa: E402
 from trainer import augmentation, data, features, model, run  # noqa: E402
 
 
@@ -69,9 +69,9 @@ def steady_images_per_second(
 
 
 def pipeline_dataset(config, augmenter=None):
-    nodes = metadata.latest_run(config.metadata_path, config.pipeline_name)
-    transform_graph = nodes[dag.TRANSFORM].output("transform_graph").uri
-    examples = nodes[dag.TRANSFORM].output("transformed_examples").uri
+    node_runs = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    transform_graph = node_runs[nodes.TRANSFORM].output("transform_graph").uri
+    examples = node_runs[nodes.TRANSFORM].output("transformed_examples").uri
     output = tft.TFTransformOutput(transform_graph)
     files = [os.path.join(examples, "Split-train", "*")]
     dataset = data.input_fn(
@@ -103,7 +103,7 @@ def plain_keras_dataset(config):
 
 
 def main() -> None:
-    config = config_lib.load_config(args.config)
+    config = config_loader.load_config(args.config)
     print(
         f"{config.trainer.backbone} at {config.image_size} px, batch {config.trainer.batch_size}, "
         f"{args.epochs} epochs each (median epoch after the first)"
@@ -121,7 +121,7 @@ def main() -> None:
         dataset, images, config, classes, jit_compile=True
     )
     augmenter = augmentation.build_augmenter(
-        config_lib.dataclasses.asdict(config.augmentation), config.image_size
+        dataclasses.asdict(config.augmentation), config.image_size
     )
     if augmenter is not None:
         dataset, images, classes = pipeline_dataset(config, augmenter)

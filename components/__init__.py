@@ -1,12 +1,10 @@
 """Custom TFX components: one folder each, with spec, executor and plain logic.
 
 Components run Beam and TensorFlow code, so the Keras switch is set before either is
-imported (see trainer/__init__.py for why).
+imported: importing `trainer` sets it (trainer/__init__.py says why).
 """
 
-import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import trainer  # noqa: F401 - sets the Keras switch
 
 
 def __getattr__(name: str):

@@ -1,8 +1,7 @@
 """The pipeline: configuration, the TFX DAG, its runners and the command line.
 
-The Keras switch is set before anything imports TensorFlow (see trainer/__init__.py).
+The Keras switch is set before anything imports TensorFlow: importing `trainer` sets it
+(trainer/__init__.py says why).
 """
 
-import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import trainer  # noqa: F401 - sets the Keras switch

@@ -32,6 +32,7 @@ from typing import List
 import yaml
 
 from pipeline import config as config_lib
+from pipeline import config_loader, nodes
 
 # TF's C++ start-up chatter (CUDA plugins on a CPU machine) and Google client libraries'
 # Python-version notices are noise on the console; failures still raise Python exceptions.
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     from components.validation_gate import gate
     from pipeline import local_runner, summary
 
-    config = config_lib.load_config(args.config, args.overrides)
+    config = config_loader.load_config(args.config, args.overrides)
     found = _input(config)
     if not config.schema_file:
         raise config_lib.ConfigError(config_lib.NO_SCHEMA)
@@ -128,16 +129,17 @@ def _run(args: argparse.Namespace) -> int:
 def _input(config: config_lib.PipelineConfig) -> str:
     """What the data folder holds, listed as ImageExampleGen will list it (so that a missing
     folder, no images or a single class end here, in one line, before any work)."""
-    from components.image_example_gen import ingest
+    from components.image_example_gen.listing import list_input
+    from components.image_example_gen.rows import IngestError
 
     if config.data.span_pattern:
         if not os.path.isdir(config.data.root):
-            raise ingest.IngestError(
+            raise IngestError(
                 f"{config.data.root}: data folder not found; set data.root to the folder that "
                 f"holds the {config.data.span_pattern} folders"
             )
         return f"the newest {config.data.span_pattern} in {config.data.root}"
-    listing = ingest.list_input(config.data.root, config.data.manifest, list(config.data.split))
+    listing = list_input(config.data.root, config.data.manifest, list(config.data.split))
     return (
         f"{len(listing.files)} files in {len(listing.classes)} classes from "
         f"{os.path.normpath(os.path.join(config.data.root, config.data.manifest))}"
@@ -160,7 +162,7 @@ def _init(args: argparse.Namespace) -> int:
                 f"{config_path}: config not found; --update-schema widens the schema of an "
                 "existing config (without it, init writes a new config)"
             )
-        config = config_lib.load_config(config_path, args.overrides)
+        config = config_loader.load_config(config_path, args.overrides)
         if not config.schema_file:
             raise config_lib.ConfigError(f"{config_path}: {config_lib.NO_SCHEMA}")
         if args.data_dir and os.path.abspath(args.data_dir) != config.data.root:
@@ -203,7 +205,7 @@ def _summary(args: argparse.Namespace) -> int:
     from pipeline import summary
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    config = config_lib.load_config(args.config, args.overrides)
+    config = config_loader.load_config(args.config, args.overrides)
     result = summary.summarize(config)
     print(result.as_json() if args.json else result.as_text())
     return 0
@@ -213,7 +215,7 @@ def _report(args: argparse.Namespace) -> int:
     from pipeline import report
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    config = config_lib.load_config(args.config, args.overrides)
+    config = config_loader.load_config(args.config, args.overrides)
     path = os.path.abspath(report.regenerate(config, args.run, args.output_dir))
     print(path)
     if args.open:
@@ -247,7 +249,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    _compile_for_kubeflow(config_lib.load_config(args.config, args.overrides), args.output)
+    _compile_for_kubeflow(config_loader.load_config(args.config, args.overrides), args.output)
     return 0
 
 
@@ -288,7 +290,7 @@ def _prepare_submission(args: argparse.Namespace) -> tuple:
     """Config, runtime arguments, compiled spec, the client module of `kubeflow.backend`
     (kfp_client or vertex_client) and its checked connection, in that order, so that
     mistakes in the command line show before anything is sent."""
-    config = config_lib.load_config(args.config, args.overrides)
+    config = config_loader.load_config(args.config, args.overrides)
     arguments = _runtime_arguments(args.params)
     path = _compile_for_kubeflow(config, args.output)
     if config.kubeflow.backend == "vertex":
@@ -316,18 +318,16 @@ def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None)
 
 
 def _runtime_arguments(params: List[str]) -> dict:
-    from pipeline.pipeline import RUNTIME_PARAMETERS
-
     arguments = {}
     for param in params:
         name, sep, text = param.partition("=")
-        if not sep or name not in RUNTIME_PARAMETERS:
+        if not sep or name not in nodes.RUNTIME_PARAMETERS:
             raise config_lib.ConfigError(
                 f"--param {param!r}: expected NAME=VALUE with NAME one of "
-                f"{', '.join(RUNTIME_PARAMETERS)}"
+                f"{', '.join(nodes.RUNTIME_PARAMETERS)}"
             )
-        value = yaml.safe_load(text) if RUNTIME_PARAMETERS[name] is int else text
-        if not isinstance(value, RUNTIME_PARAMETERS[name]) or isinstance(value, bool):
+        value = yaml.safe_load(text) if nodes.RUNTIME_PARAMETERS[name] is int else text
+        if not isinstance(value, nodes.RUNTIME_PARAMETERS[name]) or isinstance(value, bool):
             raise config_lib.ConfigError(f"--param {param!r}: expected a whole number")
         arguments[name] = value
     return arguments
@@ -466,7 +466,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: List[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from components.image_example_gen.ingest import IngestError
+    from components.image_example_gen.rows import IngestError
     from pipeline.predict import PredictError
     from pipeline.report import ReportError
     from trainer.model import WeightsError

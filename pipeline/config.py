@@ -1,43 +1,24 @@
-"""The pipeline's configuration: one frozen dataclass tree, loaded from YAML plus overrides.
+"""The pipeline's configuration: one frozen dataclass tree, each section validating itself.
 
 Every knob a user turns lives here, so `create_pipeline(config)` needs nothing else and a
-run is reproducible from its YAML file. Loading is strict: an unknown key or a value of the
-wrong type or range is a `ConfigError` whose one-line message names the file, the key and
-the fix, because a typo that is silently ignored costs a whole training run.
+run is reproducible from its YAML file (read by pipeline/config_loader.py). Validation is
+strict: a value of the wrong range is a `ConfigError` whose one-line message names the key,
+what was expected and what was found (`require`), because a typo that is silently ignored
+costs a whole training run. What the Trainer can build (backbones, TFLite conversions) is
+the Trainer's to say: trainer/backbones.py, trainer/conversions.py.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import os
-import typing
-from pathlib import Path
-from typing import Any, Mapping, Sequence, Tuple
+from typing import Any, Mapping, Sequence
 
-import yaml
-
-BACKBONES = {
-    "EfficientNetB0": 224,
-    "EfficientNetB1": 240,
-    "EfficientNetB2": 260,
-    "EfficientNetB3": 300,
-    "EfficientNetB4": 380,
-    "EfficientNetB5": 456,
-    "EfficientNetB6": 528,
-    "EfficientNetB7": 600,
-    "EfficientNetV2B0": 224,
-    "EfficientNetV2B1": 240,
-    "EfficientNetV2B2": 260,
-    "EfficientNetV2B3": 300,
-    "EfficientNetV2S": 384,
-}
-"""The backbones by their tf.keras.applications name, with their native input size."""
+from trainer.backbones import BACKBONES
+from trainer.conversions import CONVERSIONS
 
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIXED_PRECISION = ("auto", "on", "off")
-
-
 BASELINES = ("latest_blessed", "none")
 KUBEFLOW_BACKENDS = ("kfp", "vertex")
 
@@ -88,48 +69,53 @@ class DataConfig:
         return f"{self.span_pattern}/{name}" if self.span_pattern else name
 
     def validate(self) -> None:
-        if set(self.split) != {"train", "eval"}:
-            raise ConfigError(
-                f"data.split: expected the splits 'train' and 'eval', got {sorted(self.split)}"
-            )
+        require(
+            set(self.split) == {"train", "eval"},
+            "data.split",
+            "the splits 'train' and 'eval'",
+            sorted(self.split),
+        )
         for name, buckets in self.split.items():
-            if not isinstance(buckets, int) or isinstance(buckets, bool) or buckets < 1:
-                raise ConfigError(
-                    f"data.split.{name}: expected a whole number >= 1 (a share of the hash "
-                    f"buckets), got {buckets!r}"
-                )
-        if self.manifest and (
-            "*" in self.manifest or not self.manifest.lower().endswith((".csv", ".jsonl"))
-        ):
-            raise ConfigError(
-                f"data.manifest: expected a .csv or .jsonl file name in data.root, "
-                f"got {self.manifest!r}"
+            require(
+                isinstance(buckets, int) and not isinstance(buckets, bool) and buckets >= 1,
+                f"data.split.{name}",
+                "a whole number >= 1 (a share of the hash buckets)",
+                buckets,
             )
-        if self.span_pattern and ("{SPAN}" not in self.span_pattern or "*" in self.span_pattern):
-            raise ConfigError(
-                f"data.span_pattern: expected a folder name with {{SPAN}} such as "
-                f"'span-{{SPAN}}', got {self.span_pattern!r}"
-            )
-        if self.latest_spans < 1:
-            raise ConfigError(f"data.latest_spans: expected at least 1, got {self.latest_spans}")
-        if self.min_side < 1:
-            raise ConfigError(f"data.min_side: expected at least 1 pixel, got {self.min_side}")
-        if self.max_pixels < self.min_side**2:
-            raise ConfigError(
-                f"data.max_pixels: expected at least min_side squared ({self.min_side**2}), "
-                f"got {self.max_pixels}"
-            )
-        _require(
+        require(
+            not self.manifest
+            or ("*" not in self.manifest and self.manifest.lower().endswith((".csv", ".jsonl"))),
+            "data.manifest",
+            "a .csv or .jsonl file name in data.root",
+            self.manifest,
+        )
+        require(
+            not self.span_pattern
+            or ("{SPAN}" in self.span_pattern and "*" not in self.span_pattern),
+            "data.span_pattern",
+            "a folder name with {SPAN} such as 'span-{SPAN}'",
+            self.span_pattern,
+        )
+        require(self.latest_spans >= 1, "data.latest_spans", "at least 1", self.latest_spans)
+        require(self.min_side >= 1, "data.min_side", "at least 1 pixel", self.min_side)
+        require(
+            self.max_pixels >= self.min_side**2,
+            "data.max_pixels",
+            f"at least min_side squared ({self.min_side**2})",
+            self.max_pixels,
+        )
+        require(
             self.min_images_per_class >= 0,
             "data.min_images_per_class",
             "a whole number >= 0 (0: no minimum)",
             self.min_images_per_class,
         )
-        if not 0 <= self.max_quarantine_fraction <= 1:
-            raise ConfigError(
-                "data.max_quarantine_fraction: expected a value in [0, 1], "
-                f"got {self.max_quarantine_fraction}"
-            )
+        require(
+            0 <= self.max_quarantine_fraction <= 1,
+            "data.max_quarantine_fraction",
+            "a value in [0, 1]",
+            self.max_quarantine_fraction,
+        )
 
 
 DRIFT_FEATURES = ("label", "format")
@@ -157,25 +143,28 @@ class ValidationConfig:
     )
 
     def validate(self) -> None:
-        if self.on_anomalies not in ("stop", "warn"):
-            raise ConfigError(
-                f"validation.on_anomalies: expected stop or warn, got {self.on_anomalies!r}"
-            )
+        require(
+            self.on_anomalies in ("stop", "warn"),
+            "validation.on_anomalies",
+            "stop or warn",
+            self.on_anomalies,
+        )
         for name, limits in (("max_drift", self.max_drift), ("max_skew", self.max_skew)):
             for feature, limit in limits.items():
-                if feature not in DRIFT_FEATURES:
-                    raise ConfigError(
-                        f"validation.{name}.{feature}: expected one of "
-                        f"{', '.join(DRIFT_FEATURES)} (categorical features)"
-                    )
-                if (
-                    isinstance(limit, bool)
-                    or not isinstance(limit, (int, float))
-                    or not 0 < limit <= 1
-                ):
-                    raise ConfigError(
-                        f"validation.{name}.{feature}: expected a number in (0, 1], got {limit!r}"
-                    )
+                require(
+                    feature in DRIFT_FEATURES,
+                    f"validation.{name}.{feature}",
+                    f"one of {', '.join(DRIFT_FEATURES)} (categorical features)",
+                    feature,
+                )
+                require(
+                    isinstance(limit, (int, float))
+                    and not isinstance(limit, bool)
+                    and 0 < limit <= 1,
+                    f"validation.{name}.{feature}",
+                    "a number in (0, 1]",
+                    limit,
+                )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +178,7 @@ class PreprocessingConfig:
     image_size: int = 0
 
     def validate(self) -> None:
-        _require(
+        require(
             self.image_size == 0 or self.image_size >= 16,
             "preprocessing.image_size",
             "0 (the backbone's native size) or at least 16 pixels",
@@ -216,10 +205,10 @@ class AugmentationConfig:
     crop: float = 0.0
 
     def validate(self) -> None:
-        _require(self.flip in FLIPS, "augmentation.flip", f"one of {', '.join(FLIPS)}", self.flip)
+        require(self.flip in FLIPS, "augmentation.flip", f"one of {', '.join(FLIPS)}", self.flip)
         for name in ("rotation", "zoom", "translation", "brightness", "contrast", "crop"):
             value = getattr(self, name)
-            _require(0 <= value < 1, f"augmentation.{name}", "a fraction in [0, 1)", value)
+            require(0 <= value < 1, f"augmentation.{name}", "a fraction in [0, 1)", value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,28 +231,28 @@ class FineTuningConfig:
     layer_decay: float = 1.0
 
     def validate(self) -> None:
-        _require(
+        require(
             self.head_epochs >= 1, "trainer.fine_tuning.head_epochs", "at least 1", self.head_epochs
         )
-        _require(
+        require(
             self.unfreeze_blocks >= 0,
             "trainer.fine_tuning.unfreeze_blocks",
             "a whole number >= 0",
             self.unfreeze_blocks,
         )
-        _require(
+        require(
             0 <= self.unfreeze_fraction <= 1,
             "trainer.fine_tuning.unfreeze_fraction",
             "a fraction in [0, 1]",
             self.unfreeze_fraction,
         )
-        _require(
+        require(
             0 < self.learning_rate < 1,
             "trainer.fine_tuning.learning_rate",
             "a value between 0 and 1",
             self.learning_rate,
         )
-        _require(
+        require(
             0 < self.layer_decay <= 1,
             "trainer.fine_tuning.layer_decay",
             "a factor in (0, 1]",
@@ -287,10 +276,10 @@ class TunerConfig:
     unfreeze_blocks: Sequence[int] = (2, 6)
 
     def validate(self) -> None:
-        _require(self.trials >= 1, "trainer.tuner.trials", "at least 1", self.trials)
-        _require(self.epochs >= 1, "trainer.tuner.epochs", "at least 1", self.epochs)
+        require(self.trials >= 1, "trainer.tuner.trials", "at least 1", self.trials)
+        require(self.epochs >= 1, "trainer.tuner.epochs", "at least 1", self.epochs)
         for name in ("learning_rates", "dropouts", "unfreeze_blocks"):
-            _require(bool(getattr(self, name)), f"trainer.tuner.{name}", "a non-empty list", [])
+            require(bool(getattr(self, name)), f"trainer.tuner.{name}", "a non-empty list", [])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,47 +325,47 @@ class TrainerConfig:
     tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
 
     def validate(self) -> None:
-        _require(
+        require(
             self.backbone in BACKBONES,
             "trainer.backbone",
             f"one of {', '.join(BACKBONES)}",
             self.backbone,
         )
-        _require(self.epochs >= 1, "trainer.epochs", "at least 1", self.epochs)
-        _require(self.batch_size >= 1, "trainer.batch_size", "at least 1", self.batch_size)
-        _require(
+        require(self.epochs >= 1, "trainer.epochs", "at least 1", self.epochs)
+        require(self.batch_size >= 1, "trainer.batch_size", "at least 1", self.batch_size)
+        require(
             0 < self.learning_rate < 1,
             "trainer.learning_rate",
             "a value between 0 and 1",
             self.learning_rate,
         )
-        _require(
+        require(
             0 <= self.warmup_epochs < self.epochs,
             "trainer.warmup_epochs",
             "0 or more, fewer than trainer.epochs",
             self.warmup_epochs,
         )
-        _require(
+        require(
             self.lr_schedule in ("cosine", "constant"),
             "trainer.lr_schedule",
             "cosine or constant",
             self.lr_schedule,
         )
-        _require(0 <= self.dropout < 1, "trainer.dropout", "0 <= dropout < 1", self.dropout)
-        _require(
+        require(0 <= self.dropout < 1, "trainer.dropout", "0 <= dropout < 1", self.dropout)
+        require(
             0 < self.batchnorm_momentum < 1,
             "trainer.batchnorm_momentum",
             "a value between 0 and 1",
             self.batchnorm_momentum,
         )
-        _require(
+        require(
             self.early_stopping_patience >= 0,
             "trainer.early_stopping_patience",
             "0 (off) or more epochs",
             self.early_stopping_patience,
         )
-        _require(self.cache_max_mb >= 0, "trainer.cache_max_mb", "0 or more", self.cache_max_mb)
-        _require(
+        require(self.cache_max_mb >= 0, "trainer.cache_max_mb", "0 or more", self.cache_max_mb)
+        require(
             self.mixed_precision in MIXED_PRECISION,
             "trainer.mixed_precision",
             f"one of {', '.join(MIXED_PRECISION)}",
@@ -385,7 +374,7 @@ class TrainerConfig:
         self.fine_tuning.validate()
         self.tuner.validate()
         if self.pretrained:
-            _require(
+            require(
                 self.fine_tuning.head_epochs < self.epochs,
                 "trainer.fine_tuning.head_epochs",
                 f"fewer than trainer.epochs ({self.epochs}) to leave epochs for fine-tuning",
@@ -419,23 +408,27 @@ class EvaluationConfig:
     size_buckets: Sequence[int] = (64, 256, 1024)
 
     def validate(self) -> None:
-        if self.baseline not in BASELINES:
-            raise ConfigError(
-                f"evaluation.baseline: expected one of {', '.join(BASELINES)}, "
-                f"got {self.baseline!r}"
-            )
-        if not 0 <= self.min_accuracy <= 1:
-            raise ConfigError(
-                f"evaluation.min_accuracy: expected a value in [0, 1], got {self.min_accuracy}"
-            )
-        if not 0 <= self.max_accuracy_drop <= 1:
-            raise ConfigError(
-                "evaluation.max_accuracy_drop: expected a value in [0, 1], "
-                f"got {self.max_accuracy_drop}"
-            )
-        _require(self.top_k >= 1, "evaluation.top_k", "a whole number >= 1", self.top_k)
+        require(
+            self.baseline in BASELINES,
+            "evaluation.baseline",
+            f"one of {', '.join(BASELINES)}",
+            self.baseline,
+        )
+        require(
+            0 <= self.min_accuracy <= 1,
+            "evaluation.min_accuracy",
+            "a value in [0, 1]",
+            self.min_accuracy,
+        )
+        require(
+            0 <= self.max_accuracy_drop <= 1,
+            "evaluation.max_accuracy_drop",
+            "a value in [0, 1]",
+            self.max_accuracy_drop,
+        )
+        require(self.top_k >= 1, "evaluation.top_k", "a whole number >= 1", self.top_k)
         edges = list(self.size_buckets)
-        _require(
+        require(
             all(edge > 0 for edge in edges) and edges == sorted(set(edges)),
             "evaluation.size_buckets",
             "increasing whole numbers of pixels, e.g. [64, 256, 1024]",
@@ -459,19 +452,18 @@ class ServingConfig:
     max_pixels: int = 50_000_000
 
     def validate(self) -> None:
-        if not self.model_name or "/" in self.model_name:
-            raise ConfigError(
-                f"serving.model_name: expected a plain name without '/', got {self.model_name!r}"
-            )
-        _require(
+        require(
+            bool(self.model_name) and "/" not in self.model_name,
+            "serving.model_name",
+            "a plain name without '/'",
+            self.model_name,
+        )
+        require(
             self.keep_versions >= 0,
             "serving.keep_versions",
             "a whole number >= 0 (0 keeps every version)",
             self.keep_versions,
         )
-
-
-TFLITE_CONVERSIONS = ("float32", "dynamic_range", "int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -486,24 +478,24 @@ class TfliteConfig:
     An empty list leaves the TFLite step out of the pipeline.
     """
 
-    conversions: Sequence[str] = TFLITE_CONVERSIONS
+    conversions: Sequence[str] = CONVERSIONS
     max_accuracy_drop: float = 0.01
 
     def validate(self) -> None:
         for index, kind in enumerate(self.conversions):
-            _require(
-                kind in TFLITE_CONVERSIONS,
+            require(
+                kind in CONVERSIONS,
                 f"tflite.conversions[{index}]",
-                f"one of {', '.join(TFLITE_CONVERSIONS)}",
+                f"one of {', '.join(CONVERSIONS)}",
                 kind,
             )
-        _require(
+        require(
             len(set(self.conversions)) == len(self.conversions),
             "tflite.conversions",
             "each conversion at most once",
             list(self.conversions),
         )
-        _require(
+        require(
             0 <= self.max_accuracy_drop <= 1,
             "tflite.max_accuracy_drop",
             "a fraction in [0, 1] (0.01 is one accuracy point)",
@@ -526,12 +518,13 @@ class ResourcesConfig:
 
     def validate(self, key: str) -> None:
         for name in ("cpu", "memory_gb", "gpu"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{key}.{name}: expected 0 or more, got {getattr(self, name)}")
-        if self.gpu and not self.gpu_type:
-            raise ConfigError(
-                f"{key}.gpu_type: required with gpu: {self.gpu} (e.g. nvidia.com/gpu)"
-            )
+            require(getattr(self, name) >= 0, f"{key}.{name}", "0 or more", getattr(self, name))
+        require(
+            bool(self.gpu_type) or not self.gpu,
+            f"{key}.gpu_type",
+            f"the accelerator's name with gpu: {self.gpu} (e.g. nvidia.com/gpu)",
+            self.gpu_type,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -579,22 +572,24 @@ class KubeflowConfig:
     region: str = "us-central1"
 
     def validate(self) -> None:
-        _require(
+        require(
             self.backend in KUBEFLOW_BACKENDS,
             "kubeflow.backend",
             f"one of {', '.join(KUBEFLOW_BACKENDS)}",
             self.backend,
         )
-        if len(self.schedule.split()) != 6:
-            raise ConfigError(
-                f"kubeflow.schedule: expected six cron fields, seconds first "
-                f"(e.g. '0 0 2 * * *'), got {self.schedule!r}"
-            )
-        if self.backend == "vertex" and self.schedule.split()[0] != "0":
-            raise ConfigError(
-                f"kubeflow.schedule: Vertex AI schedules whole minutes; the seconds field must "
-                f"be 0, got {self.schedule!r}"
-            )
+        require(
+            len(self.schedule.split()) == 6,
+            "kubeflow.schedule",
+            "six cron fields, seconds first (e.g. '0 0 2 * * *')",
+            self.schedule,
+        )
+        require(
+            self.backend != "vertex" or self.schedule.split()[0] == "0",
+            "kubeflow.schedule",
+            "a seconds field of 0 (Vertex AI schedules whole minutes)",
+            self.schedule,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -628,8 +623,7 @@ class PipelineConfig:
     kubeflow: KubeflowConfig = dataclasses.field(default_factory=KubeflowConfig)
 
     def validate(self) -> None:
-        if not self.pipeline_name:
-            raise ConfigError("pipeline_name: must not be empty")
+        require(bool(self.pipeline_name), "pipeline_name", "a name", self.pipeline_name)
         for section in (
             self.data,
             self.validation,
@@ -642,7 +636,7 @@ class PipelineConfig:
             self.kubeflow,
         ):
             section.validate()
-        _require(
+        require(
             self.serving.max_pixels >= self.data.max_pixels,
             "serving.max_pixels",
             f"at least data.max_pixels ({self.data.max_pixels}): the model must serve every "
@@ -651,7 +645,7 @@ class PipelineConfig:
         )
         for name, component in self.components.items():
             component.resources.validate(f"components.{name}.resources")
-        _require(
+        require(
             not self.trainer.warm_start or self.evaluation.baseline == "latest_blessed",
             "trainer.warm_start",
             "false when evaluation.baseline is none (warm start starts from the latest "
@@ -686,150 +680,13 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "tflite", self.serving.model_name)
 
 
-def _require(condition: bool, key: str, expected: str, value: Any) -> None:
+def require(condition: bool, key: str, expected: str, value: Any) -> None:
+    """The one way a value is checked: `key: expected ..., got value`, worded for the YAML's
+    author."""
     if not condition:
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
-
-
-def load_config(
-    paths: str | os.PathLike | Sequence[str | os.PathLike], overrides: Sequence[str] = ()
-) -> PipelineConfig:
-    """Reads YAML configs, applies `key.sub=value` overrides and validates the result.
-
-    Several files are merged in order, later ones winning key by key (lists are replaced, not
-    appended), so a runner's settings (e.g. configs/beam/dataflow.yaml) can be layered on a
-    pipeline config. Relative paths in the files (data root, output dir, schema) are taken
-    relative to the current directory, as a user typing them on the command line would
-    expect; URIs such as gs://bucket/data are kept as they are.
-    """
-    paths = [Path(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
-    raw: dict = {}
-    for path in paths:
-        _merge(raw, _read_yaml(path))
-    for override in overrides:
-        _apply_override(raw, override)
-    try:
-        config = config_from_dict(raw)
-    except ConfigError as error:
-        raise ConfigError(f"{' + '.join(str(p) for p in paths)}: {error}") from None
-    return absolute_paths(config)
 
 
 def is_uri(path: str) -> bool:
     """True for gs://, s3://, hdfs:// and other paths a remote cluster reads."""
     return "://" in path
-
-
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; see configs/ for examples")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return raw
-
-
-def _merge(base: dict, update: Mapping) -> None:
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-
-
-def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
-    """Builds and validates a `PipelineConfig` from plain data (as parsed from YAML)."""
-    config = _build(PipelineConfig, raw, prefix="")
-    config.validate()
-    return config
-
-
-def _apply_override(raw: dict, override: str) -> None:
-    set_value(raw, *parse_override(override))
-
-
-def parse_override(override: str) -> Tuple[str, Any]:
-    """`section.key=value` -> (`section.key`, the value as YAML reads it)."""
-    key, sep, value = override.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {override!r}: expected the form section.key=value")
-    return key, yaml.safe_load(value)
-
-
-def set_value(raw: dict, key: str, value: Any) -> None:
-    """Sets the dotted `key` in plain config data, making the sections it lacks."""
-    node = raw
-    *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{key}: {part!r} is not a section")
-    node[leaf] = value
-
-
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys")
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key '{prefix}{unknown[0]}'; known keys here: {', '.join(sorted(fields))}"
-        )
-    values = {}
-    for name, value in raw.items():
-        values[name] = _coerce(hints[name], value, f"{prefix}{name}")
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, prefix=f"{key}.")
-    origin = typing.get_origin(hint)
-    if origin is collections.abc.Sequence:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is collections.abc.Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        value_hint = typing.get_args(hint)[1]
-        if dataclasses.is_dataclass(value_hint):
-            return {name: _build(value_hint, v, f"{key}.{name}.") for name, v in value.items()}
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
-    raise TypeError(f"config field {key} has a type the loader does not handle: {hint}")
-
-
-def absolute_paths(config: PipelineConfig) -> PipelineConfig:
-    """The config with its local paths made absolute from the current directory."""
-
-    def absolute(path: str) -> str:
-        return path if not path or is_uri(path) else os.path.abspath(path)
-
-    return dataclasses.replace(
-        config,
-        output_dir=absolute(config.output_dir),
-        schema_file=absolute(config.schema_file),
-        data=dataclasses.replace(config.data, root=absolute(config.data.root)),
-    )

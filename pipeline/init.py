@@ -43,12 +43,12 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from components.evaluation_report import results
 from components.image_example_gen import executor as example_gen
-from components.image_example_gen import ingest, sizes
+from components.image_example_gen import rows, sizes
 from components.validation_gate import gate
 from pipeline import config as config_lib
-from pipeline import local_runner, metadata, summary
-from pipeline import pipeline as dag
+from pipeline import config_loader, local_runner, metadata, nodes, summary
 from trainer import features, model
+from trainer.backbones import BACKBONES
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "configs" / "template.yaml"
 SCHEMA_SUFFIX = ".schema.pbtxt"
@@ -79,7 +79,7 @@ _WIDTH = 92
 
 @dataclasses.dataclass(frozen=True)
 class Discovery:
-    """What the DAG's first nodes found: ingestion's summary, each split's statistics, and
+    """What the DAG's first nodes found: ingestion's counts, each split's statistics, and
     SchemaGen's inferred schema."""
 
     ingestion: Dict[str, Any]
@@ -161,7 +161,7 @@ def proposed_config(
         "data.root": data_dir,
         "serving.model_name": name.replace("-", "_"),
     }
-    values.update(config_lib.parse_override(override) for override in overrides)
+    values.update(config_loader.parse_override(override) for override in overrides)
     return _config(values), values
 
 
@@ -173,9 +173,9 @@ def schema_path(config_path: Path) -> Path:
 def _config(values: Mapping[str, Any]) -> config_lib.PipelineConfig:
     raw = yaml.safe_load(TEMPLATE.read_text())
     for key, value in values.items():
-        config_lib.set_value(raw, key, value)
+        config_loader.set_value(raw, key, value)
     try:
-        return config_lib.absolute_paths(config_lib.config_from_dict(raw))
+        return config_loader.absolute_paths(config_loader.config_from_dict(raw))
     except config_lib.ConfigError as error:
         raise config_lib.ConfigError(f"init: {error}") from None
 
@@ -183,12 +183,12 @@ def _config(values: Mapping[str, Any]) -> config_lib.PipelineConfig:
 def discover(config: config_lib.PipelineConfig) -> Discovery:
     """Runs ingestion, statistics and SchemaGen (cached when they ran on this data before)."""
     local_runner.discover(config)
-    nodes = metadata.latest_run(config.metadata_path, config.pipeline_name)
-    examples = nodes[dag.EXAMPLE_GEN].output("examples")
-    statistics = nodes[dag.STATISTICS_GEN].output("statistics")
-    schema = nodes[dag.SCHEMA_GEN].output("schema")
+    node_runs = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    examples = node_runs[nodes.EXAMPLE_GEN].output("examples")
+    statistics = node_runs[nodes.STATISTICS_GEN].output("statistics")
+    schema = node_runs[nodes.SCHEMA_GEN].output("schema")
     discovery = Discovery(
-        ingestion=example_gen.read_summary(examples.uri),
+        ingestion=example_gen.read_counts(examples.uri),
         report_dir=os.path.join(examples.uri, example_gen.REPORT_DIR),
         statistics={
             split: results.load_statistics(statistics.uri, split)
@@ -197,7 +197,7 @@ def discover(config: config_lib.PipelineConfig) -> Discovery:
         inferred=tfdv.load_schema_text(os.path.join(schema.uri, "schema.pbtxt")),
     )
     if len(discovery.classes) < 2:
-        raise ingest.IngestError(
+        raise rows.IngestError(
             f"{discovery.report_dir}: {len(discovery.classes)} class(es) gave examples "
             f"({', '.join(discovery.classes) or 'none'}); a classifier needs at least two"
         )
@@ -313,7 +313,7 @@ def choices(
 
 
 def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List[Choice]:
-    native = config_lib.BACKBONES[config.trainer.backbone]
+    native = BACKBONES[config.trainer.backbone]
     shorter = discovery.ingestion["shorter_side"]
     typical = shorter["median"]
     median = f"the images' shorter side is {sizes.as_text(shorter)}"
@@ -498,7 +498,7 @@ def write_proposal(
         schema_text(schema, _schema_header(values["data.root"], final, config_path))
     )
     config_path.write_text(config_text(values, chosen, header))
-    written = config_lib.load_config(config_path)
+    written = config_loader.load_config(config_path)
     if written != final:
         raise RuntimeError(f"{config_path}: init wrote a config that reads differently; a bug")
     reasons: Dict[str, List[Choice]] = {}

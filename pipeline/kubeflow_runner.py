@@ -1,7 +1,7 @@
 """Compiles the pipeline for Kubeflow Pipelines (KFP v2) with TFX's KubeflowV2DagRunner.
 
 The DAG is the local run's `create_pipeline(config)`, with the baseline found by an ordinary
-task instead of ML Metadata's resolver (`create_pipeline(config, KUBEFLOW)`); this adds only
+task instead of ML Metadata's resolver (`create_pipeline(config, nodes.KUBEFLOW)`); this adds only
 what a cluster needs: the image every component runs in, the command that runs each task
 (`ENTRYPOINTS`, by `kubeflow.backend`), per-component resources, and no caching for the
 baseline task (it reads the serving folder, which changes between runs with the same
@@ -30,8 +30,9 @@ from tfx.dsl.components.base.base_component import BaseComponent
 from tfx.dsl.components.base.base_node import BaseNode
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
+from pipeline import nodes
 from pipeline.config import ConfigError, PipelineConfig, ResourcesConfig, is_uri
-from pipeline.pipeline import BASELINE, EXAMPLE_GEN, KUBEFLOW, create_pipeline
+from pipeline.pipeline import create_pipeline
 
 _ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
@@ -75,7 +76,7 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
 def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
     """Compiles and writes the spec as it is, whatever `output_dir` is: for a harness that
     mounts one folder at the same path in every task (tests/kubeflow)."""
-    pipeline = create_pipeline(config, KUBEFLOW)
+    pipeline = create_pipeline(config, nodes.KUBEFLOW)
     for component in pipeline.components:
         resources = config.components.get(component.id)
         if resources and resources.resources != ResourcesConfig():
@@ -98,8 +99,8 @@ def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
     for name, value in job.runtime_config.parameter_values.items():
         spec.root.input_definitions.parameters[name].default_value.CopyFrom(value)
     spec.default_pipeline_root = job.runtime_config.gcs_output_directory
-    if BASELINE in spec.root.dag.tasks:
-        spec.root.dag.tasks[BASELINE].caching_options.enable_cache = False
+    if nodes.BASELINE in spec.root.dag.tasks:
+        spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache = False
     os.makedirs(os.path.dirname(os.path.abspath(package_path)), exist_ok=True)
     with open(package_path, "w") as handle:
         yaml.safe_dump(json_format.MessageToDict(spec), handle, sort_keys=True)
@@ -116,7 +117,7 @@ def _runtime_defaults(pipeline: tfx.dsl.Pipeline) -> dict:
 
 
 def _resource_spec(node: BaseNode, resources: ResourcesConfig) -> _ResourceSpec:
-    if not isinstance(node, BaseComponent) or node.id == EXAMPLE_GEN:
+    if not isinstance(node, BaseComponent) or node.id == nodes.EXAMPLE_GEN:
         raise ConfigError(
             f"components.{node.id}.resources: TFX 1.16's KubeflowV2DagRunner applies no "
             "resources to resolvers or ExampleGen; scale ingestion with beam_pipeline_args"

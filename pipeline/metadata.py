@@ -44,6 +44,15 @@ class NodeRun:
         return artifact
 
 
+def output_of(
+    node_runs: Dict[str, NodeRun], node_id: str, key: str
+) -> metadata_store_pb2.Artifact | None:
+    """The node's single `key` output in a run, or None when the node did not run (or not
+    that far: a failed or stopped run) or published no such output."""
+    node_run = node_runs.get(node_id)
+    return node_run.output(key) if node_run and key in node_run.outputs else None
+
+
 def split_names(artifact: metadata_store_pb2.Artifact) -> List[str]:
     """The splits of an Examples or ExampleStatistics artifact, as TFX records them."""
     return json.loads(artifact.properties["split_names"].string_value)

@@ -1,29 +1,26 @@
 """`create_pipeline(config)`: the TFX DAG, built from one config object.
 
 Pure: no I/O and no globals, so the local and the Kubeflow runner compile the very same
-DAG. Node ids are constants so that tests, the run summary and ML Metadata queries name
-components the same way.
+DAG. The node ids, runtime parameters and orchestrators are named in pipeline/nodes.py; the
+Evaluator's EvalConfig is built in pipeline/evaluation.py.
 
 Where ML Metadata lives is the runner's business (SQLite locally, the cluster's own store on
 Kubeflow), so the local runner attaches it.
 
 The DAG has one shape on every orchestrator; only the node that finds the baseline differs
-(`BASELINE`): TFX's ML Metadata resolver locally, an ordinary container task on Kubeflow,
+(`nodes.BASELINE`): TFX's ML Metadata resolver locally, an ordinary container task on Kubeflow,
 whose open-source backend refuses resolvers.
 
 The data root and the training epochs are TFX runtime parameters whose defaults are the
 config's values: LocalDagRunner substitutes the defaults, and on Kubeflow a scheduler can
-vary them per run without recompiling (`RUNTIME_PARAMETERS`: their names and types).
+vary them per run without recompiling (`nodes.RUNTIME_PARAMETERS`: names and types).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import List, Sequence
 
 import tensorflow_data_validation as tfdv
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.dsl.input_resolution import canned_resolver_functions
@@ -37,60 +34,21 @@ from components.serving_pusher.component import ServingPusher
 from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
 from components.validation_gate.previous_span import PreviousSpanStrategy
+from pipeline import nodes
 from pipeline.config import NO_SCHEMA, ConfigError, PipelineConfig
-from trainer import export, features
+from pipeline.evaluation import eval_config
+from trainer import features
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
 TUNER_FN = "trainer.tuning.tuner_fn"
 
-EXAMPLE_GEN = "ImageExampleGen"
-STATISTICS_GEN = "StatisticsGen"
-SCHEMA_GEN = "SchemaGen"
-IMPORT_SCHEMA_GEN = "ImportSchemaGen"
-EXAMPLE_VALIDATOR = "ExampleValidator"
-PREVIOUS_SPAN_RESOLVER = "PreviousSpanStatisticsResolver"
-"""Only in pipelines with `data.span_pattern`, so not in NODE_IDS."""
-VALIDATION_GATE = "ValidationGate"
-TRANSFORM = "Transform"
-TUNER = "Tuner"
-TRAINER = "Trainer"
-BASELINE = "LatestBlessedModel"
-EVALUATOR = "Evaluator"
-EVALUATION_REPORT = "EvaluationReport"
-PUSHER = "Pusher"
-TFLITE_PUSHER = "TFLitePusher"
 
-DATA_ROOT_PARAMETER = "data_root"
-EPOCHS_PARAMETER = "epochs"
-RUNTIME_PARAMETERS = {DATA_ROOT_PARAMETER: str, EPOCHS_PARAMETER: int}
-
-LOCAL = "local"
-KUBEFLOW = "kubeflow"
-ORCHESTRATORS = (LOCAL, KUBEFLOW)
-
-NODE_IDS = (
-    EXAMPLE_GEN,
-    STATISTICS_GEN,
-    SCHEMA_GEN,
-    IMPORT_SCHEMA_GEN,
-    EXAMPLE_VALIDATOR,
-    VALIDATION_GATE,
-    TRANSFORM,
-    TRAINER,
-    BASELINE,
-    EVALUATOR,
-    EVALUATION_REPORT,
-    PUSHER,
-    TFLITE_PUSHER,
-)
-
-
-def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> tfx.dsl.Pipeline:
     """Ingest -> validate (gate) -> transform -> train -> evaluate against the baseline -> push
     (SavedModel, and TFLite conversions that keep their accuracy); the evaluation report is
-    written whether or not the model is blessed. `orchestrator` (LOCAL or KUBEFLOW) chooses
-    how the baseline is found (`_baseline`).
+    written whether or not the model is blessed. `orchestrator` (nodes.LOCAL or
+    nodes.KUBEFLOW) chooses how the baseline is found (`_baseline`).
 
     With `data.span_pattern`, ExampleGen ingests the newest span only; statistics and
     validation look at that span (and its drift from the previous one), while Transform,
@@ -101,7 +59,7 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
     example_gen, statistics_gen, inferred_schema = _discovery_nodes(config)
     training_examples = (
         canned_resolver_functions.rolling_range(
-            _every_run(tfx.types.standard_artifacts.Examples, EXAMPLE_GEN, "examples"),
+            _every_run(tfx.types.standard_artifacts.Examples, nodes.EXAMPLE_GEN, "examples"),
             num_spans=config.data.latest_spans,
             min_spans=1,
         )
@@ -110,13 +68,13 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
     )
 
     curated_schema = tfx.components.ImportSchemaGen(schema_file=config.schema_file).with_id(
-        IMPORT_SCHEMA_GEN
+        nodes.IMPORT_SCHEMA_GEN
     )
 
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
-    ).with_id(EXAMPLE_VALIDATOR)
+    ).with_id(nodes.EXAMPLE_VALIDATOR)
 
     # Drift is between spans, so the baseline resolver exists only with spans. (It is a custom
     # resolver strategy: KubeflowV2DagRunner in TFX 1.16 compiles only the LatestArtifact and
@@ -135,14 +93,14 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         on_anomalies=config.validation.on_anomalies,
         max_drift=config.validation.max_drift,
         max_skew=config.validation.max_skew,
-    ).with_id(VALIDATION_GATE)
+    ).with_id(nodes.VALIDATION_GATE)
 
     transform = tfx.components.Transform(
         examples=training_examples,
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"image_size": config.image_size},
-    ).with_id(TRANSFORM)
+    ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(gate)
 
     baseline = (
@@ -159,26 +117,26 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
     )
     tuner = None
     if config.trainer.tuner.enabled:
-        tuner = tfx.components.Tuner(tuner_fn=TUNER_FN, **trainer_inputs).with_id(TUNER)
+        tuner = tfx.components.Tuner(tuner_fn=TUNER_FN, **trainer_inputs).with_id(nodes.TUNER)
         trainer_inputs["hyperparameters"] = tuner.outputs["best_hyperparameters"]
     if config.trainer.warm_start:
         trainer_inputs["base_model"] = baseline.outputs["model"]
     trainer = ImageTrainer(
         run_fn=RUN_FN,
         epochs=tfx.dsl.experimental.RuntimeParameter(
-            name=EPOCHS_PARAMETER,
-            ptype=RUNTIME_PARAMETERS[EPOCHS_PARAMETER],
+            name=nodes.EPOCHS_PARAMETER,
+            ptype=nodes.RUNTIME_PARAMETERS[nodes.EPOCHS_PARAMETER],
             default=config.trainer.epochs,
         ),
         **trainer_inputs,
-    ).with_id(TRAINER)
+    ).with_id(nodes.TRAINER)
 
     evaluator = ImageEvaluator(
         examples=training_examples,
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=eval_config(config),
-    ).with_id(EVALUATOR)
+    ).with_id(nodes.EVALUATOR)
 
     evaluation_report = EvaluationReport(
         evaluation=evaluator.outputs["evaluation"],
@@ -188,14 +146,14 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
         examples=training_examples,
         statistics=statistics_gen.outputs["statistics"],
         pipeline_name=config.pipeline_name,
-    ).with_id(EVALUATION_REPORT)
+    ).with_id(nodes.EVALUATION_REPORT)
 
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         base_directory=config.serving_dir,
         keep_versions=config.serving.keep_versions,
-    ).with_id(PUSHER)
+    ).with_id(nodes.PUSHER)
 
     tflite_pusher = (
         TFLitePusher(
@@ -207,7 +165,7 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = LOCAL) -> tfx.ds
             max_accuracy_drop=config.tflite.max_accuracy_drop,
             base_directory=config.tflite_dir,
             keep_versions=config.serving.keep_versions,
-        ).with_id(TFLITE_PUSHER)
+        ).with_id(nodes.TFLITE_PUSHER)
         if config.tflite.conversions
         else None
     )
@@ -240,7 +198,7 @@ def _pipeline(
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.kubeflow_pipeline_root
-        if orchestrator == KUBEFLOW
+        if orchestrator == nodes.KUBEFLOW
         else config.pipeline_root,
         components=components,
         enable_cache=True,
@@ -254,15 +212,15 @@ def create_discovery_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     run will. Nothing trains. Its executions have the run's cache keys (same pipeline, same
     nodes, same inputs and parameters), so the first run takes them from the cache.
     """
-    return _pipeline(config, list(_discovery_nodes(config)), LOCAL, whole=False)
+    return _pipeline(config, list(_discovery_nodes(config)), nodes.LOCAL, whole=False)
 
 
 def _discovery_nodes(config: PipelineConfig) -> tuple:
     """ImageExampleGen, StatisticsGen and SchemaGen: what the data is, before any schema."""
     example_gen = ImageExampleGen(
         input_base=tfx.dsl.experimental.RuntimeParameter(
-            name=DATA_ROOT_PARAMETER,
-            ptype=RUNTIME_PARAMETERS[DATA_ROOT_PARAMETER],
+            name=nodes.DATA_ROOT_PARAMETER,
+            ptype=nodes.RUNTIME_PARAMETERS[nodes.DATA_ROOT_PARAMETER],
             default=config.data.root,
         ),
         input_config=tfx.proto.Input(
@@ -281,15 +239,15 @@ def _discovery_nodes(config: PipelineConfig) -> tuple:
                 partition_feature_name=features.SHA256_KEY,
             )
         ),
-    ).with_id(EXAMPLE_GEN)
+    ).with_id(nodes.EXAMPLE_GEN)
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"],
         stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True),
-    ).with_id(STATISTICS_GEN)
+    ).with_id(nodes.STATISTICS_GEN)
 
     inferred_schema = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
-    ).with_id(SCHEMA_GEN)
+    ).with_id(nodes.SCHEMA_GEN)
 
     return example_gen, statistics_gen, inferred_schema
 
@@ -303,15 +261,15 @@ def _baseline(config: PipelineConfig, orchestrator: str) -> tfx.dsl.Resolver | L
     as none): the open-source backend refuses resolver executors, and Vertex runs the task
     as well.
     """
-    if orchestrator not in ORCHESTRATORS:
-        raise ValueError(f"orchestrator: {orchestrator!r}; expected one of {ORCHESTRATORS}")
-    if orchestrator == KUBEFLOW:
-        return LatestBlessedModel(serving_dir=config.serving_dir).with_id(BASELINE)
+    if orchestrator not in nodes.ORCHESTRATORS:
+        raise ValueError(f"orchestrator: {orchestrator!r}; expected one of {nodes.ORCHESTRATORS}")
+    if orchestrator == nodes.KUBEFLOW:
+        return LatestBlessedModel(serving_dir=config.serving_dir).with_id(nodes.BASELINE)
     return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE)
+    ).with_id(nodes.BASELINE)
 
 
 def trainer_config(config: PipelineConfig) -> dict:
@@ -355,18 +313,14 @@ def _add_component_beam_args(config: PipelineConfig, components: list, whole: bo
         by_id[name].with_beam_pipeline_args(list(settings.beam_pipeline_args))
 
 
-SLICE_FEATURES = (features.LABEL_KEY, features.FORMAT_KEY)
-"""Raw features TFMA slices by, besides the overall slice: per true class, per file format."""
-
-
 def _previous_span_statistics(statistics_gen: tfx.components.StatisticsGen) -> tfx.dsl.Resolver:
     """The statistics of the span before this run's span: the gate's drift baseline."""
     resolver = tfx.dsl.Resolver(
         strategy_class=PreviousSpanStrategy,
         statistics=_every_run(
-            tfx.types.standard_artifacts.ExampleStatistics, STATISTICS_GEN, "statistics"
+            tfx.types.standard_artifacts.ExampleStatistics, nodes.STATISTICS_GEN, "statistics"
         ),
-    ).with_id(PREVIOUS_SPAN_RESOLVER)
+    ).with_id(nodes.PREVIOUS_SPAN_RESOLVER)
     resolver.add_upstream_node(statistics_gen)  # so that it sees this run's span as well
     return resolver
 
@@ -381,99 +335,3 @@ def _every_run(artifact_type: type, producer: str, output_key: str) -> tfx.dsl.C
     return tfx.dsl.Channel(
         type=artifact_type, producer_component_id=producer, output_key=output_key
     )
-
-
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA: accuracy gated on the overall slice, absolutely and against the baseline.
-
-    Also reported, not gated: top-k accuracy, the example count, the multi-class confusion
-    matrix (per-class precision and recall come from it; accuracy on a `label` slice is that
-    class's recall), and calibration of the top-1 score (binarised on the first-ranked class,
-    TFMA's sub key `k:1`: the label is "the top class is right", the prediction its score;
-    `calibration` is the mean score over the accuracy, 1 when confidence matches accuracy,
-    with its reliability plot). (`top_k_list` would not do: it keeps every class and sets
-    the others to -inf.)
-    Slices: overall, per true class, per original format, and per size bucket (a SQL slice
-    on the shorter side of the original image, `size_bucket`).
-
-    Thresholds sit in `per_slice_thresholds` on the overall slice: a plain threshold would
-    apply to every slice, and a weak class would then block the blessing by itself. With no
-    baseline yet (the first run) TFMA skips the change threshold, so the absolute bound
-    alone decides. `tf_generic` is much faster than `tf_keras` with tf_keras models
-    (DESIGN.md).
-    """
-    overall = tfma.SlicingSpec()
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": config.evaluation.min_accuracy}
-        ),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.evaluation.max_accuracy_drop},
-        ),
-    )
-    top_k = config.evaluation.top_k
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name=export.SERVING_EXAMPLES,
-                preprocessing_function_names=[export.TRANSFORM_FEATURES],
-                label_key=features.transformed_name(features.LABEL_KEY),
-                prediction_key=export.PROBABILITIES,
-                model_type=tfma.TF_GENERIC,
-            )
-        ],
-        slicing_specs=[
-            overall,
-            *(tfma.SlicingSpec(feature_keys=[k]) for k in SLICE_FEATURES),
-            *_size_slices(config.evaluation.size_buckets),
-        ],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy",
-                        per_slice_thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=[overall], threshold=accuracy_threshold
-                            )
-                        ],
-                    ),
-                    tfma.MetricConfig(
-                        class_name="SparseTopKCategoricalAccuracy",
-                        config=json.dumps({"k": top_k, "name": f"top_{top_k}_accuracy"}),
-                    ),
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ],
-            ),
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="Calibration"),
-                    tfma.MetricConfig(class_name="CalibrationPlot"),
-                ],
-                binarize=tfma.BinarizationOptions(k_list={"values": [1]}),
-            ),
-        ],
-    )
-
-
-SIZE_BUCKET = "size_bucket"
-"""The slice column of the size slices."""
-
-
-def _size_slices(edges: Sequence[int]) -> List[tfma.SlicingSpec]:
-    """One SQL slice over raw `height` and `width`: the bucket of the shorter side."""
-    if not edges:
-        return []
-    shorter = f"LEAST({features.HEIGHT_KEY}, {features.WIDTH_KEY})"
-    cases = [f"WHEN {shorter} < {edges[0]} THEN '<{edges[0]}'"]
-    cases += [
-        f"WHEN {shorter} < {high} THEN '{low}-{high - 1}'"
-        for low, high in zip(edges, edges[1:], strict=False)
-    ]
-    sql = (
-        f"SELECT STRUCT(CASE {' '.join(cases)} ELSE '>={edges[-1]}' END AS {SIZE_BUCKET}) "
-        f"FROM example.{features.HEIGHT_KEY}, example.{features.WIDTH_KEY}"
-    )
-    return [tfma.SlicingSpec(slice_keys_sql=sql)]

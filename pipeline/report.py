@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
-from components.evaluation_report import report
+from components.evaluation_report import writer
 from components.evaluation_report.gather import ReportInputs
-from pipeline import metadata
-from pipeline import pipeline as dag
+from pipeline import metadata, nodes
 from pipeline.config import PipelineConfig
 
 
@@ -29,7 +28,7 @@ def regenerate(config: PipelineConfig, run_id: str | None, output_dir: str | Non
     """
     run_id, inputs = report_inputs(config, run_id)
     directory = output_dir or os.path.join(config.output_dir, "reports", run_id)
-    return report.write_report(inputs, directory)
+    return writer.write_report(inputs, directory)
 
 
 def report_inputs(config: PipelineConfig, run_id: str | None) -> tuple[str, ReportInputs]:
@@ -53,18 +52,18 @@ def report_inputs(config: PipelineConfig, run_id: str | None) -> tuple[str, Repo
             f"--run {run_id}: no such run of pipeline {config.pipeline_name!r}; "
             f"the latest runs are {', '.join(runs[-3:])}"
         )
-    nodes = metadata.node_runs(store, config.pipeline_name, run_id)
-    evaluator = nodes.get(dag.EVALUATOR)
+    node_runs = metadata.node_runs(store, config.pipeline_name, run_id)
+    evaluator = node_runs.get(nodes.EVALUATOR)
     if evaluator is None or "evaluation" not in evaluator.outputs:
         state = evaluator.state if evaluator else "did not run"
         raise ReportError(
             f"run {run_id} of {config.pipeline_name!r} has no evaluation (Evaluator: {state}); "
             "the run stopped before evaluating a model"
         )
-    trainer = nodes[dag.TRAINER]
-    statistics = nodes[dag.STATISTICS_GEN].output("statistics")
+    trainer = node_runs[nodes.TRAINER]
+    statistics = node_runs[nodes.STATISTICS_GEN].output("statistics")
     return run_id, ReportInputs(
-        title=report.title(config.pipeline_name, run_id),
+        title=writer.title(config.pipeline_name, run_id),
         evaluation_uri=evaluator.output("evaluation").uri,
         blessing_uri=evaluator.output("blessing").uri,
         model_uri=trainer.output("model").uri,

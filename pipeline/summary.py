@@ -15,13 +15,12 @@ from typing import Dict, List
 from ml_metadata.proto import metadata_store_pb2
 from tfx.utils import io_utils
 
-from components.evaluation_report import report, results
+from components.evaluation_report import results, writer
 from components.image_example_gen import sizes
-from components.image_example_gen.executor import REPORT_DIR, read_summary
+from components.image_example_gen.executor import REPORT_DIR, read_counts
 from components.validation_gate import executor as gate_executor
 from components.validation_gate import gate
-from pipeline import metadata
-from pipeline import pipeline as dag
+from pipeline import metadata, nodes
 from pipeline.config import PipelineConfig
 
 
@@ -149,16 +148,18 @@ def summarize(config: PipelineConfig) -> RunSummary:
     store = metadata.open_store(config.metadata_path)
     runs = metadata.run_ids(store, config.pipeline_name)
     run_id = runs[-1]
-    nodes = metadata.node_runs(store, config.pipeline_name, run_id)
-    examples = nodes[dag.EXAMPLE_GEN].output("examples")
-    ingestion = read_summary(examples.uri)
-    evaluation_uri = _evaluation_uri(nodes)
+    node_runs = metadata.node_runs(store, config.pipeline_name, run_id)
+    examples = node_runs[nodes.EXAMPLE_GEN].output("examples")
+    ingestion = read_counts(examples.uri)
+    evaluation_uri = _evaluation_uri(node_runs)
     names = results.models(evaluation_uri) if evaluation_uri else None
     evaluation = results.load_result(evaluation_uri, names.candidate) if names else None
     entries = results.confusion_entries(evaluation) if evaluation else None
     return RunSummary(
         run_id=run_id,
-        examples_per_split=_examples_per_split(nodes[dag.STATISTICS_GEN].output("statistics")),
+        examples_per_split=_examples_per_split(
+            node_runs[nodes.STATISTICS_GEN].output("statistics")
+        ),
         files_seen=ingestion["files_seen"],
         quarantined=ingestion["quarantined"],
         ignored=ingestion["ignored"],
@@ -167,41 +168,37 @@ def summarize(config: PipelineConfig) -> RunSummary:
         empty_classes=ingestion["empty_classes"],
         sizes_per_class=ingestion.get("shorter_side_per_class"),
         anomalies=_anomalies(
-            nodes[dag.EXAMPLE_VALIDATOR].output("anomalies"),
-            nodes[dag.IMPORT_SCHEMA_GEN].output("schema"),
+            node_runs[nodes.EXAMPLE_VALIDATOR].output("anomalies"),
+            node_runs[nodes.IMPORT_SCHEMA_GEN].output("schema"),
         )
-        if dag.EXAMPLE_VALIDATOR in nodes
+        if nodes.EXAMPLE_VALIDATOR in node_runs
         else None,
         weights=config.trainer.weights,
         eval_accuracy=results.accuracy(evaluation) if evaluation else None,
-        blessed=_blessed(nodes),
+        blessed=_blessed(node_runs),
         blessing_failures=results.blessing_failures(evaluation_uri) if evaluation_uri else [],
-        pushed_to=_pushed_to(nodes),
+        pushed_to=_pushed_to(node_runs),
         ingestion_report=os.path.join(examples.uri, REPORT_DIR),
         macro_f1=results.macro_f1(entries) if entries else None,
-        tflite=_tflite(nodes),
+        tflite=_tflite(node_runs),
         first_run=not (names and names.had_baseline),
-        report=_report(nodes),
+        report=_report(node_runs),
     )
 
 
-def _evaluation_uri(nodes: Dict[str, metadata.NodeRun]) -> str | None:
-    if dag.EVALUATOR not in nodes or "evaluation" not in nodes[dag.EVALUATOR].outputs:
-        return None
-    return nodes[dag.EVALUATOR].output("evaluation").uri
+def _evaluation_uri(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
+    evaluation = metadata.output_of(node_runs, nodes.EVALUATOR, "evaluation")
+    return evaluation.uri if evaluation else None
 
 
-def _report(nodes: Dict[str, metadata.NodeRun]) -> str | None:
-    if dag.EVALUATION_REPORT not in nodes or "report" not in nodes[dag.EVALUATION_REPORT].outputs:
-        return None
-    return os.path.join(nodes[dag.EVALUATION_REPORT].output("report").uri, report.REPORT_FILE)
+def _report(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
+    report = metadata.output_of(node_runs, nodes.EVALUATION_REPORT, "report")
+    return os.path.join(report.uri, writer.REPORT_FILE) if report else None
 
 
-def _tflite(nodes: Dict[str, metadata.NodeRun]) -> Dict | None:
-    if dag.TFLITE_PUSHER not in nodes or "pushed_model" not in nodes[dag.TFLITE_PUSHER].outputs:
-        return None
-    pushed = nodes[dag.TFLITE_PUSHER].output("pushed_model")
-    if "tflite_result" not in pushed.custom_properties:
+def _tflite(node_runs: Dict[str, metadata.NodeRun]) -> Dict | None:
+    pushed = metadata.output_of(node_runs, nodes.TFLITE_PUSHER, "pushed_model")
+    if not pushed or "tflite_result" not in pushed.custom_properties:
         return None
     return json.loads(pushed.custom_properties["tflite_result"].string_value)
 
@@ -235,17 +232,13 @@ def _anomalies(
     return [finding.as_text() for finding in findings]
 
 
-def _blessed(nodes: Dict[str, metadata.NodeRun]) -> bool | None:
-    if dag.EVALUATOR not in nodes or "blessing" not in nodes[dag.EVALUATOR].outputs:
-        return None
-    blessing = nodes[dag.EVALUATOR].output("blessing")
-    return bool(blessing.custom_properties["blessed"].int_value)
+def _blessed(node_runs: Dict[str, metadata.NodeRun]) -> bool | None:
+    blessing = metadata.output_of(node_runs, nodes.EVALUATOR, "blessing")
+    return bool(blessing.custom_properties["blessed"].int_value) if blessing else None
 
 
-def _pushed_to(nodes: Dict[str, metadata.NodeRun]) -> str | None:
-    if dag.PUSHER not in nodes or "pushed_model" not in nodes[dag.PUSHER].outputs:
-        return None
-    pushed = nodes[dag.PUSHER].output("pushed_model")
-    if not pushed.custom_properties["pushed"].int_value:
+def _pushed_to(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
+    pushed = metadata.output_of(node_runs, nodes.PUSHER, "pushed_model")
+    if not pushed or not pushed.custom_properties["pushed"].int_value:
         return None
     return pushed.custom_properties["pushed_destination"].string_value

@@ -1,6 +1,6 @@
 """Feature keys shared by ingestion, Transform, Trainer, Evaluator and serving.
 
-The raw keys are the data contract written by ImageExampleGen (see DESIGN.md); the
+The raw keys are the data contract written by ImageExampleGen (docs/architecture.md); the
 transformed keys are what Transform hands to the Trainer. Keeping them in one place means a
 rename cannot leave one stage reading a feature another stage no longer writes.
 """

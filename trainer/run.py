@@ -33,6 +33,18 @@ class _EpochLog(tf.keras.callbacks.Callback):
         logging.info("Trainer: epoch %d/%d: %s", epoch + 1, self._epochs, metrics)
 
 
+def build_classifier(config: Dict[str, Any], num_classes: int) -> tf.keras.Model:
+    """The configured classifier (trainer/model.py), as run_fn and every Tuner trial build it."""
+    return model.build_model(
+        num_classes=num_classes,
+        image_size=config["image_size"],
+        backbone=config["backbone"],
+        weights=config["weights"],
+        dropout=config["dropout"],
+        batchnorm_momentum=config["batchnorm_momentum"],
+    )
+
+
 def apply_hyperparameters(config: Dict[str, Any], values: Dict | None) -> Dict[str, Any]:
     """The config with the Tuner's best values in place (see trainer/tuning.py)."""
     if not values:
@@ -246,14 +258,7 @@ def run_fn(fn_args: FnArgs) -> None:
         training=False,
         cache_max_mb=config["cache_max_mb"],
     )
-    classifier = model.build_model(
-        num_classes=len(class_names),
-        image_size=config["image_size"],
-        backbone=config["backbone"],
-        weights=config["weights"],
-        dropout=config["dropout"],
-        batchnorm_momentum=config["batchnorm_momentum"],
-    )
+    classifier = build_classifier(config, len(class_names))
     if config["warm_start"]:
         if fn_args.base_model:
             warm_start(classifier, fn_args.base_model, class_names)

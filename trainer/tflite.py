@@ -25,10 +25,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from pipeline.config import TFLITE_CONVERSIONS as CONVERSIONS
 from trainer import features
-
-FLOAT32, DYNAMIC_RANGE, INT8 = CONVERSIONS
+from trainer.conversions import CONVERSIONS, DYNAMIC_RANGE, FLOAT32, INT8
 
 LABELS_FILE = "labels.txt"
 METADATA_FILE = "metadata.json"

@@ -42,14 +42,7 @@ class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
         values = trial.hyperparameters.values
         config = run.apply_hyperparameters(self._config, values)
-        classifier = model.build_model(
-            num_classes=self._num_classes,
-            image_size=config["image_size"],
-            backbone=config["backbone"],
-            weights=config["weights"],
-            dropout=config["dropout"],
-            batchnorm_momentum=config["batchnorm_momentum"],
-        )
+        classifier = run.build_classifier(config, self._num_classes)
         learning_rate = config["learning_rate"]
         if config["weights"] != "none":
             model.unfreeze_top(classifier, values["unfreeze_blocks"])

@@ -1,4 +1,4 @@
-"""EvaluationReport's executor: hands the input artifacts' URIs to `report.write_report`.
+"""EvaluationReport's executor: hands the input artifacts' URIs to `writer.write_report`.
 
 It runs whatever the blessing: a rejected model is the one whose report is most needed.
 """
@@ -10,7 +10,7 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
-from components.evaluation_report import report
+from components.evaluation_report import writer
 from components.evaluation_report.gather import ReportInputs
 
 EVALUATION_KEY = "evaluation"
@@ -33,7 +33,7 @@ class Executor(base_executor.BaseExecutor):
         statistics = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
         inputs = ReportInputs(
             # Kubeflow's executor context has no run id; the artifact URIs still name the run.
-            title=report.title(exec_properties[PIPELINE_NAME_KEY], self._context.pipeline_run_id),
+            title=writer.title(exec_properties[PIPELINE_NAME_KEY], self._context.pipeline_run_id),
             evaluation_uri=artifact_utils.get_single_uri(input_dict[EVALUATION_KEY]),
             blessing_uri=artifact_utils.get_single_uri(input_dict[BLESSING_KEY]),
             model_uri=artifact_utils.get_single_uri(input_dict[MODEL_KEY]),
@@ -42,5 +42,5 @@ class Executor(base_executor.BaseExecutor):
             statistics_uri=statistics.uri,
             statistics_splits=artifact_utils.decode_split_names(statistics.split_names),
         )
-        path = report.write_report(inputs, artifact_utils.get_single_uri(output_dict[REPORT_KEY]))
+        path = writer.write_report(inputs, artifact_utils.get_single_uri(output_dict[REPORT_KEY]))
         logging.info("EvaluationReport: %s", path)

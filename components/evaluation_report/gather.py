@@ -272,20 +272,20 @@ def training_curves(model_run_uri: str) -> Dict[str, Dict[str, List[Tuple[int, f
 
 def ingestion(examples_uri: str) -> Ingestion:
     """The counts ImageExampleGen stored with the Examples, and the first quarantined files."""
-    summary = example_gen.read_summary(examples_uri)
+    counts = example_gen.read_counts(examples_uri)
     path = os.path.join(examples_uri, example_gen.REPORT_DIR, example_gen.QUARANTINE_FILE)
     with tf.io.gfile.GFile(path) as handle:
         quarantine = [json.loads(line) for line in itertools.islice(handle, QUARANTINE_SHOWN)]
     return Ingestion(
         uri=examples_uri,
-        files_seen=summary["files_seen"],
-        examples=summary["examples"],
-        quarantined=summary["quarantined"],
-        ignored=summary["ignored"],
-        duplicates=summary["duplicates"],
-        reasons=summary["reasons"],
-        empty_classes=summary["empty_classes"],
-        examples_per_class=summary["examples_per_class"],
-        sizes_per_class=summary.get("shorter_side_per_class"),
+        files_seen=counts["files_seen"],
+        examples=counts["examples"],
+        quarantined=counts["quarantined"],
+        ignored=counts["ignored"],
+        duplicates=counts["duplicates"],
+        reasons=counts["reasons"],
+        empty_classes=counts["empty_classes"],
+        examples_per_class=counts["examples_per_class"],
+        sizes_per_class=counts.get("shorter_side_per_class"),
         quarantine=quarantine,
     )

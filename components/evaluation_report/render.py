@@ -12,10 +12,9 @@ import html
 from typing import Dict, List, Sequence, Tuple
 
 from components.evaluation_report.gather import Ingestion, ReportData
-from components.evaluation_report.results import ACCURACY_METRIC, DIFF_SUFFIX, OVERALL
+from components.evaluation_report.results import DIFF_SUFFIX, OVERALL
+from components.image_evaluator import metrics
 from components.image_example_gen import sizes
-
-EXAMPLE_COUNT = "example_count"
 
 _COLOURS = {"train": "#1f6fb4", "validation": "#e07b00"}
 _CHART = {"width": 460, "height": 260, "left": 56, "right": 16, "top": 28, "bottom": 44}
@@ -195,27 +194,27 @@ def _per_class(data: ReportData) -> str:
 
 def _slices(data: ReportData) -> str:
     names = _metric_names(data.candidate.get(OVERALL, {}))
-    change = ACCURACY_METRIC + DIFF_SUFFIX
-    header = ["slice", *names] + ([f"{ACCURACY_METRIC} change"] if data.had_baseline else [])
+    change = metrics.ACCURACY + DIFF_SUFFIX
+    header = ["slice", *names] + ([f"{metrics.ACCURACY} change"] if data.had_baseline else [])
     rows = []
     for slice_name in sorted(data.candidate, key=lambda name: (name != OVERALL, name)):
-        metrics = data.candidate[slice_name]
+        values = data.candidate[slice_name]
         row = [_e(slice_name)]
-        row += [_value(name, metrics[name]) if name in metrics else ("na", "–") for name in names]
+        row += [_value(name, values[name]) if name in values else ("na", "–") for name in names]
         if data.had_baseline:
-            row.append(_number(metrics[change], signed=True) if change in metrics else ("na", "–"))
+            row.append(_number(values[change], signed=True) if change in values else ("na", "–"))
         rows.append(row)
     return _table(header, rows)
 
 
 def _wrong(data: ReportData) -> str:
-    summary = (
+    caption = (
         f'<p class="note">{data.scanned} eval examples run through the candidate, '
         f"{data.wrong_found} predicted wrong"
     )
     if not data.wrong:
-        return summary + ".</p>"
-    summary += f"; the {len(data.wrong)} with the highest score for the wrong class:</p>"
+        return caption + ".</p>"
+    caption += f"; the {len(data.wrong)} with the highest score for the wrong class:</p>"
     figures = "\n".join(
         "<figure>"
         f'<img src="{wrong.thumbnail}" alt="{_e(wrong.source)}">'
@@ -224,7 +223,7 @@ def _wrong(data: ReportData) -> str:
         f"{_e(wrong.source)}</figcaption></figure>"
         for wrong in data.wrong
     )
-    return f'{summary}\n<div class="grid" id="wrong-images">\n{figures}\n</div>'
+    return f'{caption}\n<div class="grid" id="wrong-images">\n{figures}\n</div>'
 
 
 def _curves(data: ReportData) -> str:
@@ -380,14 +379,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Cell]], text: int = 1)
     return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
 
 
-def _metric_names(metrics: Dict[str, float]) -> List[str]:
+def _metric_names(values: Dict[str, float]) -> List[str]:
     """The metrics of a slice without the changes, the example count and accuracy first."""
-    names = [name for name in metrics if not name.endswith(DIFF_SUFFIX)]
-    return sorted(names, key=lambda name: (name != EXAMPLE_COUNT, name != ACCURACY_METRIC, name))
+    names = [name for name in values if not name.endswith(DIFF_SUFFIX)]
+    return sorted(
+        names, key=lambda name: (name != metrics.EXAMPLE_COUNT, name != metrics.ACCURACY, name)
+    )
 
 
 def _value(name: str, value: float) -> str:
-    return f"{value:g}" if name == EXAMPLE_COUNT else f"{value:.4f}"
+    return f"{value:g}" if name == metrics.EXAMPLE_COUNT else f"{value:.4f}"
 
 
 def _number(value: float | None, signed: bool = False) -> str:

@@ -21,8 +21,8 @@ from tensorflow_model_analysis.slicer import slicer_lib
 from tensorflow_model_analysis.writers import eval_config_writer
 from tfx.components.evaluator import constants as evaluator_constants
 
-ACCURACY_METRIC = "sparse_categorical_accuracy"
-CONFUSION_PLOT = "multiClassConfusionMatrixAtThresholds"
+from components.image_evaluator import metrics
+
 DIFF_SUFFIX = "_diff"
 """TFMA's JSON form names a metric's change against the baseline `<metric>_diff`."""
 OVERALL = slicer_lib.OVERALL_SLICE_NAME
@@ -70,9 +70,9 @@ def load_result(evaluation_uri: str, model_name: str) -> tfma.EvalResult:
     return tfma.load_eval_result(evaluation_uri, model_name=model_name or None)
 
 
-_SUB_KEYS = {"": "", "k:1": " (top-1)"}
+_SUB_KEYS = {"": "", metrics.TOP_1: " (top-1)"}
 """Sub keys the EvalConfig uses, as a suffix of the metric name: `k:1` is the calibration of
-the first-ranked class (pipeline.eval_config)."""
+the first-ranked class (pipeline/evaluation.py)."""
 
 
 def sliced_metrics(result: tfma.EvalResult) -> Dict[SliceKey, Dict[str, float]]:
@@ -84,23 +84,23 @@ def sliced_metrics(result: tfma.EvalResult) -> Dict[SliceKey, Dict[str, float]]:
     return {
         slice_key: {
             name + _SUB_KEYS.get(sub_key, f" ({sub_key})"): float(value["doubleValue"])
-            for sub_key, by_name in metrics[""].items()
+            for sub_key, by_name in by_sub_key[""].items()
             for name, value in by_name.items()
             if "doubleValue" in value
         }
-        for slice_key, metrics in result.slicing_metrics
+        for slice_key, by_sub_key in result.slicing_metrics
     }
 
 
 def accuracy(result: tfma.EvalResult) -> float | None:
-    return sliced_metrics(result).get((), {}).get(ACCURACY_METRIC)
+    return sliced_metrics(result).get((), {}).get(metrics.ACCURACY)
 
 
 def confusion_entries(result: tfma.EvalResult) -> List[Dict] | None:
     """The overall slice's confusion-matrix entries (JSON form: zero fields left out)."""
     for slice_key, plots in result.plots:
-        if not slice_key and CONFUSION_PLOT in plots[""][""]:
-            return plots[""][""][CONFUSION_PLOT]["matrices"][0]["entries"]
+        if not slice_key and metrics.CONFUSION_PLOT in plots[""][""]:
+            return plots[""][""][metrics.CONFUSION_PLOT]["matrices"][0]["entries"]
     return None
 
 
@@ -178,7 +178,7 @@ def threshold_checks(evaluation_uri: str) -> List[ThresholdCheck]:
     if eval_config is None:
         return []
     names = _models(eval_config)
-    metrics = sliced_metrics(load_result(evaluation_uri, names.candidate))
+    sliced = sliced_metrics(load_result(evaluation_uri, names.candidate))
     failures = _failures(evaluation_uri)
     configured = metric_specs.metric_thresholds_from_metrics_specs(
         eval_config.metrics_specs, eval_config=eval_config
@@ -192,7 +192,7 @@ def threshold_checks(evaluation_uri: str) -> List[ThresholdCheck]:
             if slice_spec is not None and not isinstance(slice_spec, tfma.SlicingSpec):
                 continue
             spec = slicer_lib.SingleSliceSpec(spec=slice_spec) if slice_spec else None
-            for slice_key, values in metrics.items():
+            for slice_key, values in sliced.items():
                 if spec is not None and not spec.is_slice_applicable(slice_key):
                     continue
                 identity = (

@@ -2,11 +2,12 @@
 
 TFX's span resolution hands us the resolved input pattern and its hash split assigns the
 splits. This executor adds what a folder of real files needs: a listing (class folders or a
-manifest); a first Beam pass that reads, hashes and checks the header of each file; a
-GroupByKey of the hashes that keeps one copy of each image and keeps label conflicts out;
-a second pass that reads the kept files into examples (the full decode checks and any
-re-encoding); and an ingestion report stored inside the Examples artifact (`ingestion/`),
-whose counts are set on the artifact in ML Metadata and must reconcile. Image bytes are
+manifest: `listing.py`); a first Beam pass that reads, hashes and checks the header of each
+file (`reading.py`); a GroupByKey of the hashes that keeps one copy of each image and keeps
+label conflicts out; a second pass that reads the kept files into examples (the full decode
+checks and any re-encoding); and an ingestion report stored inside the Examples artifact
+(`ingestion/`: a file of report rows per outcome, `rows.py`, and `counts.json`), whose
+counts are set on the artifact in ML Metadata and must reconcile. Image bytes are
 never shuffled: only hashes and paths are, so the work per image stays on the worker that
 writes it. The splits are written here (`records.py`): GZIP TFRecords, as TFX's readers
 expect, with the image bytes stored rather than compressed a second time.
@@ -33,14 +34,16 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.image_example_gen import ingest, records, sizes
+from components.image_example_gen import reading, records, sizes
+from components.image_example_gen.listing import list_input
+from components.image_example_gen.rows import DUPLICATE, EMPTY_CLASS, IngestError, ReportRow
 
 REPORT_DIR = "ingestion"
 QUARANTINE_FILE = "quarantine.jsonl"
 IGNORED_FILE = "ignored.jsonl"
 DUPLICATES_FILE = "duplicates.jsonl"
 EMPTY_CLASSES_FILE = "empty_classes.jsonl"
-SUMMARY_FILE = "summary.json"
+COUNTS_FILE = "counts.json"
 
 MIN_SIDE_KEY = "min_side"
 MAX_PIXELS_KEY = "max_pixels"
@@ -50,7 +53,7 @@ MIN_IMAGES_PER_CLASS_KEY = "min_images_per_class"
 COUNT_KEYS = ("files_seen", "examples", "quarantined", "ignored", "duplicates")
 
 _REPORT_DIR_PROPERTY = "_ingestion_report_dir"
-_RECORDS = "records"
+_ROWS = "rows"
 
 
 def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
@@ -63,77 +66,72 @@ def input_location(input_base: str, pattern: str) -> Tuple[str, str]:
     return os.path.join(input_base, folder), "" if name == "*" else name
 
 
-class _RecordsApart(beam.DoFn):
-    """Applies one step of `ingest` to each element; report records go to a tagged output."""
+class _RowsApart(beam.DoFn):
+    """Applies one step of `reading` to each element; report rows go to a tagged output."""
 
     def __init__(self, step: Callable[[Any], Any]):
         self._step = step
 
     def process(self, element):
         result = self._step(element)
-        yield (
-            beam.pvalue.TaggedOutput(_RECORDS, result)
-            if isinstance(result, ingest.Record)
-            else result
-        )
+        yield beam.pvalue.TaggedOutput(_ROWS, result) if isinstance(result, ReportRow) else result
 
 
 class _Deduplicate(beam.DoFn):
-    """One sha256 group: the copy kept, then duplicates and label conflicts as records."""
+    """One sha256 group: the copy kept, then duplicates and label conflicts as report rows."""
 
-    def process(self, keyed: Tuple[str, List[ingest.Identified]]):
-        kept, records = ingest.deduplicate(list(keyed[1]))
+    def process(self, keyed: Tuple[str, List[reading.Identified]]):
+        kept, rows = reading.deduplicate(list(keyed[1]))
         if kept is not None:
             yield kept
-        for record in records:
-            yield beam.pvalue.TaggedOutput(_RECORDS, record)
+        for row in rows:
+            yield beam.pvalue.TaggedOutput(_ROWS, row)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Settled:
     """What the listing settled before any file was read, and what it saw."""
 
-    records: List[ingest.Record]
+    rows: List[ReportRow]
     files_seen: int
     classes: List[str]
     all_classes: List[str]
 
 
 def write_report(
-    records: List[ingest.Record],
+    rows: List[ReportRow],
     size_counts: List[Tuple[Tuple[str, int], int]],
     settled: _Settled,
     report_dir: str,
 ) -> None:
-    """Writes quarantine, ignored and duplicates records (sorted by path), the class
-    folders that gave no example, and the summary.
+    """Writes quarantine, ignored and duplicates rows (sorted by path), the class
+    folders that gave no example, and the counts.
 
     `size_counts` holds `((class, shorter side), examples)` for every example written: the
     examples, their classes and the size distribution per class all come from it.
-    One step at the end of the pipeline: records are few next to the examples (one per
+    One step at the end of the pipeline: rows are few next to the examples (one per
     problem file), and a single writer keeps the Beam graph, and its fixed cost, small.
     """
     per_class = collections.Counter()
     for (label, _), count in size_counts:
         per_class[label] += count
     files = {QUARANTINE_FILE: [], IGNORED_FILE: [], DUPLICATES_FILE: []}
-    for record in sorted(settled.records + records, key=lambda r: (r.path, r.reason)):
-        if record.reason == ingest.DUPLICATE:
-            files[DUPLICATES_FILE].append(record)
+    for row in sorted(settled.rows + rows, key=lambda r: (r.path, r.reason)):
+        if row.reason == DUPLICATE:
+            files[DUPLICATES_FILE].append(row)
         else:
-            files[IGNORED_FILE if record.ignored else QUARANTINE_FILE].append(record)
+            files[IGNORED_FILE if row.ignored else QUARANTINE_FILE].append(row)
     examples_per_class = {label: per_class.get(label, 0) for label in settled.all_classes}
     empty = [label for label, count in examples_per_class.items() if count == 0]
     files[EMPTY_CLASSES_FILE] = [
-        ingest.Record(f"{label}/", ingest.EMPTY_CLASS, "no file in it became an example")
-        for label in empty
+        ReportRow(f"{label}/", EMPTY_CLASS, "no file in it became an example") for label in empty
     ]
     tf.io.gfile.makedirs(report_dir)
     for filename, lines in files.items():
         with tf.io.gfile.GFile(os.path.join(report_dir, filename), "w") as handle:
             handle.write("".join(json.dumps(r.as_dict(), ensure_ascii=False) + "\n" for r in lines))
     quarantined = files[QUARANTINE_FILE]
-    summary = {
+    counts = {
         "files_seen": settled.files_seen,
         "examples": sum(per_class.values()),
         "quarantined": len(quarantined),
@@ -146,17 +144,17 @@ def write_report(
         "shorter_side": sizes.overall(size_counts) if size_counts else None,
         "shorter_side_per_class": sizes.per_class(size_counts),
     }
-    with tf.io.gfile.GFile(os.path.join(report_dir, SUMMARY_FILE), "w") as handle:
-        handle.write(json.dumps(summary, ensure_ascii=False))
+    with tf.io.gfile.GFile(os.path.join(report_dir, COUNTS_FILE), "w") as handle:
+        handle.write(json.dumps(counts, ensure_ascii=False))
 
 
 @beam.ptransform_fn
 @beam.typehints.with_input_types(beam.Pipeline)
-@beam.typehints.with_output_types(ingest.Ingested)
+@beam.typehints.with_output_types(reading.Ingested)
 def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
     pipeline: beam.Pipeline, exec_properties: Dict[str, Any], split_pattern: str
 ) -> beam.PCollection:
-    """Reads the input named by `split_pattern` into deduplicated `ingest.Ingested` images."""
+    """Reads the input named by `split_pattern` into deduplicated `reading.Ingested` images."""
     folder, manifest = input_location(
         exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern
     )
@@ -165,7 +163,7 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
     )
     splits = [split.name for split in output_config.split_config.splits]
-    listing = ingest.list_input(folder, manifest, splits)
+    listing = list_input(folder, manifest, splits)
     logging.info(
         "ImageExampleGen: %d files in %d classes from %s (%d settled while listing)",
         len(listing.files),
@@ -173,7 +171,7 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         os.path.normpath(os.path.join(folder, manifest)),
         len(listing.ignored) + len(listing.quarantined),
     )
-    limits = ingest.Limits(exec_properties[MIN_SIDE_KEY], exec_properties[MAX_PIXELS_KEY])
+    limits = reading.Limits(exec_properties[MIN_SIDE_KEY], exec_properties[MAX_PIXELS_KEY])
     # Two passes, so that only hashes and paths are shuffled, never image bytes: identify
     # every file (read, hash, header), keep one file per hash, then read the kept files
     # again (decode checks, re-encoding, the example) where the writer runs.
@@ -181,19 +179,19 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         pipeline
         | "ListFiles" >> beam.Create(listing.files, reshuffle=True)
         | "IdentifyFiles"
-        >> beam.ParDo(
-            _RecordsApart(functools.partial(ingest.identify, limits=limits))
-        ).with_outputs(_RECORDS, main="files")
+        >> beam.ParDo(_RowsApart(functools.partial(reading.identify, limits=limits))).with_outputs(
+            _ROWS, main="files"
+        )
     )
     unique = (
         identified.files
         | "KeyByContent" >> beam.Map(lambda file: (file.sha256, file))
         | "GroupByContent" >> beam.GroupByKey()
-        | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_RECORDS, main="kept")
+        | "Deduplicate" >> beam.ParDo(_Deduplicate()).with_outputs(_ROWS, main="kept")
     )
     read = unique.kept | "ReadFiles" >> beam.ParDo(
-        _RecordsApart(lambda file: ingest.read_file(file.source, limits, file.sha256))
-    ).with_outputs(_RECORDS, main="images")
+        _RowsApart(lambda file: reading.read_file(file.source, limits, file.sha256))
+    ).with_outputs(_ROWS, main="images")
     settled = _Settled(
         listing.ignored + listing.quarantined,
         listing.files_seen,
@@ -201,9 +199,9 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
         listing.all_classes,
     )
     _ = (
-        (identified[_RECORDS], unique[_RECORDS], read[_RECORDS])
-        | "AllRecords" >> beam.Flatten()
-        | "CollectRecords" >> beam.combiners.ToList()
+        (identified[_ROWS], unique[_ROWS], read[_ROWS])
+        | "AllRows" >> beam.Flatten()
+        | "CollectRows" >> beam.combiners.ToList()
         | "WriteReport"
         >> beam.Map(
             write_report,
@@ -220,7 +218,7 @@ def ImagesToExample(  # noqa: N802 - Beam's naming convention for PTransforms
 
 
 def _split_index(
-    image: ingest.Ingested,
+    image: reading.Ingested,
     num_partitions: int,
     names: List[str],
     buckets: List[int],
@@ -238,7 +236,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """FileBasedExampleGen executor for image folders and manifests, with an ingestion report."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX API
-        """The PTransform to `ingest.Ingested` images that GenerateExamplesByBeam splits."""
+        """The PTransform to `reading.Ingested` images that GenerateExamplesByBeam splits."""
         return ImagesToExample
 
     def GenerateExamplesByBeam(  # noqa: N802 - TFX API
@@ -313,30 +311,30 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.span = int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME])
         if exec_properties.get(example_gen_utils.VERSION_PROPERTY_NAME) is not None:
             examples.version = int(exec_properties[example_gen_utils.VERSION_PROPERTY_NAME])
-        summary = read_summary(examples.uri)
+        counts = read_counts(examples.uri)
         for key in COUNT_KEYS:
-            examples.set_int_custom_property(key, summary[key])
+            examples.set_int_custom_property(key, counts[key])
         logging.info(
             "ImageExampleGen: %d files seen = %d examples + %d quarantined + %d ignored + "
             "%d duplicates dropped; report in %s",
-            *(summary[key] for key in COUNT_KEYS),
+            *(counts[key] for key in COUNT_KEYS),
             report_dir,
         )
-        for reason, count in summary["reasons"].items():
+        for reason, count in counts["reasons"].items():
             logging.info("ImageExampleGen: quarantined %d: %s", count, reason)
-        for label in summary["empty_classes"]:
+        for label in counts["empty_classes"]:
             logging.warning("ImageExampleGen: class folder %s/ gave no example", label)
-        for line in sizes.shortcuts(summary["shorter_side_per_class"]):
+        for line in sizes.shortcuts(counts["shorter_side_per_class"]):
             logging.warning("ImageExampleGen: %s", line)
         kept = rejected_report_dir(examples.uri)
         try:
-            check_summary(
-                summary,
+            check_counts(
+                counts,
                 kept,
                 exec_properties[MAX_QUARANTINE_FRACTION_KEY],
                 exec_properties[MIN_IMAGES_PER_CLASS_KEY],
             )
-        except (ingest.IngestError, RuntimeError):
+        except (IngestError, RuntimeError):
             _copy_tree(report_dir, kept)
             raise
 
@@ -356,8 +354,8 @@ def _copy_tree(source: str, target: str) -> None:
         tf.io.gfile.copy(os.path.join(source, name), os.path.join(target, name), overwrite=True)
 
 
-def check_summary(
-    summary: Dict[str, Any],
+def check_counts(
+    counts: Dict[str, Any],
     report_dir: str,
     max_quarantine_fraction: float,
     min_images_per_class: int,
@@ -367,37 +365,37 @@ def check_summary(
 
     `report_dir` is where the messages send the reader: the report as it will be kept.
     """
-    accounted = sum(summary[key] for key in COUNT_KEYS[1:])
-    if accounted != summary["files_seen"]:
+    accounted = sum(counts[key] for key in COUNT_KEYS[1:])
+    if accounted != counts["files_seen"]:
         raise RuntimeError(
             f"ImageExampleGen: counts do not reconcile in {report_dir}: "
-            f"{summary['files_seen']} files seen but {accounted} accounted for"
+            f"{counts['files_seen']} files seen but {accounted} accounted for"
         )
-    candidates = summary["files_seen"] - summary["ignored"]
-    fraction = summary["quarantined"] / candidates if candidates else 0.0
+    candidates = counts["files_seen"] - counts["ignored"]
+    fraction = counts["quarantined"] / candidates if candidates else 0.0
     if fraction > max_quarantine_fraction:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in summary["reasons"].items())
-        raise ingest.IngestError(
-            f"{os.path.join(report_dir, QUARANTINE_FILE)}: {summary['quarantined']} of "
+        reasons = ", ".join(f"{count} {reason}" for reason, count in counts["reasons"].items())
+        raise IngestError(
+            f"{os.path.join(report_dir, QUARANTINE_FILE)}: {counts['quarantined']} of "
             f"{candidates} files quarantined ({fraction:.0%}: {reasons}), over "
             f"data.max_quarantine_fraction={max_quarantine_fraction:g}; fix or remove those "
             "files, or raise the limit"
         )
     few = {
         label: count
-        for label, count in summary["examples_per_class"].items()
+        for label, count in counts["examples_per_class"].items()
         if count < min_images_per_class
     }
     if few:
-        counts = ", ".join(f"{label}/ {count}" for label, count in few.items())
-        raise ingest.IngestError(
+        listed = ", ".join(f"{label}/ {count}" for label, count in few.items())
+        raise IngestError(
             f"{report_dir}: classes with fewer than data.min_images_per_class="
-            f"{min_images_per_class} images: {counts}; add images to those folders, remove "
+            f"{min_images_per_class} images: {listed}; add images to those folders, remove "
             "them, or set data.min_images_per_class (0 reports empty class folders and goes on)"
         )
 
 
-def read_summary(examples_uri: str) -> Dict[str, Any]:
+def read_counts(examples_uri: str) -> Dict[str, Any]:
     """The ingestion counts stored in an Examples artifact written by this executor."""
-    with tf.io.gfile.GFile(os.path.join(examples_uri, REPORT_DIR, SUMMARY_FILE)) as handle:
+    with tf.io.gfile.GFile(os.path.join(examples_uri, REPORT_DIR, COUNTS_FILE)) as handle:
         return json.loads(handle.read())

@@ -3,7 +3,7 @@
 On photos, the classes of a first folder often come from different sources: one class
 scraped as thumbnails, another shot with a phone. Every image is resized to the model's
 input, but a class that is all small is all blurry after upscaling, and a model can learn
-that instead of the content. Ingestion records, per class, the distribution of the shorter
+that instead of the content. Ingestion keeps, per class, the distribution of the shorter
 side of the upright images (the unit of the size slices and of `preprocessing.image_size`);
 the run summary, the evaluation report and `image-pipeline init` show it, and name every
 class whose images are all smaller than every image of another class.

@@ -25,8 +25,8 @@ from tfx.utils import proto_utils
 
 from components.evaluation_report.gather import ReportInputs
 from components.image_example_gen import executor as example_gen
-from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline import config_loader
+from pipeline.evaluation import eval_config
 from trainer import export, features
 
 CLASS_NAMES = ["2", "0", "1"]
@@ -36,7 +36,7 @@ SIZES = {
     "1": {"min": 8, "median": 8, "max": 8},
     "2": {"min": 4, "median": 6, "max": 7},
 }
-"""The shorter side per class as the summary records it: class 2 all smaller (a shortcut)."""
+"""The shorter side per class as ingestion counts it: class 2 all smaller (a shortcut)."""
 """A class folder that gave no example."""
 """The vocabulary: class id i is CLASS_NAMES[i], not digit i (Transform orders by frequency)."""
 PER_CLASS = 10
@@ -148,7 +148,7 @@ def write_examples(uri: Path, digits_root: Path, all_scans: List[Scan]) -> None:
             writer.write(_example(scan, (digits_root / scan.source).read_bytes()))
     report = uri / example_gen.REPORT_DIR
     report.mkdir()
-    summary = {
+    counts = {
         "files_seen": len(all_scans) + len(QUARANTINED),
         "examples": len(all_scans),
         "quarantined": len(QUARANTINED),
@@ -163,9 +163,9 @@ def write_examples(uri: Path, digits_root: Path, all_scans: List[Scan]) -> None:
         "empty_classes": [EMPTY_CLASS],
         "shorter_side_per_class": SIZES,
     }
-    (report / example_gen.SUMMARY_FILE).write_text(json.dumps(summary))
+    (report / example_gen.COUNTS_FILE).write_text(json.dumps(counts))
     (report / example_gen.QUARANTINE_FILE).write_text(
-        "".join(json.dumps(record) + "\n" for record in QUARANTINED)
+        "".join(json.dumps(row) + "\n" for row in QUARANTINED)
     )
 
 
@@ -221,7 +221,7 @@ def write_training_logs(uri: Path) -> Dict[str, Dict[str, List[float]]]:
 
 def evaluate(root: Path, examples_uri: Path, candidate, baseline=None) -> Dict[str, Path]:
     """TFX's Evaluator executor with the pipeline's EvalConfig; returns its output URIs."""
-    config = config_lib.config_from_dict({"evaluation": {"min_accuracy": MIN_ACCURACY}})
+    config = config_loader.config_from_dict({"evaluation": {"min_accuracy": MIN_ACCURACY}})
     examples = artifact(standard_artifacts.Examples, examples_uri)
     examples.split_names = artifact_utils.encode_split_names(["eval"])
     outputs = {"evaluation": root / "evaluation", "blessing": root / "blessing"}
@@ -236,7 +236,7 @@ def evaluate(root: Path, examples_uri: Path, candidate, baseline=None) -> Dict[s
             ],
             specs.BLESSING_KEY: [artifact(standard_artifacts.ModelBlessing, outputs["blessing"])],
         },
-        {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(dag.eval_config(config))},
+        {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(eval_config(config))},
     )
     return outputs
 

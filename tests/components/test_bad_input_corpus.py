@@ -8,9 +8,10 @@ serving apply) to its recorded height and width, 3 channels.
 import pytest
 import tensorflow as tf
 
-from components.image_example_gen import executor, ingest
+from components.image_example_gen import executor, rows
+from components.image_example_gen.standalone import run_executor
 from tests.components import images
-from tests.components.ingestion import read_report, read_split, run_executor
+from tests.components.ingestion import read_report, read_split
 from trainer import decode
 
 CATS, NEKO, DOGS = "chats é", "猫", "dog"
@@ -35,32 +36,32 @@ VALID = {
 }
 
 QUARANTINED = [
-    (f"{CATS}/same.png", ingest.LABEL_CONFLICT),
-    (f"{DOGS}/bomb.png", ingest.TOO_MANY_PIXELS),
-    (f"{DOGS}/corrupt.png", ingest.UNDECODABLE),
-    (f"{DOGS}/dangling.jpg", ingest.UNREADABLE),
-    (f"{DOGS}/empty.jpg", ingest.ZERO_BYTE),
-    (f"{DOGS}/fake.jpg", ingest.NOT_AN_IMAGE),
-    (f"{DOGS}/link_out.jpg", ingest.OUTSIDE_ROOT),
-    (f"{DOGS}/same.png", ingest.LABEL_CONFLICT),
-    (f"{DOGS}/tiny.png", ingest.TOO_SMALL),
-    (f"{DOGS}/truncated.jpg", ingest.TRUNCATED),
+    (f"{CATS}/same.png", rows.LABEL_CONFLICT),
+    (f"{DOGS}/bomb.png", rows.TOO_MANY_PIXELS),
+    (f"{DOGS}/corrupt.png", rows.UNDECODABLE),
+    (f"{DOGS}/dangling.jpg", rows.UNREADABLE),
+    (f"{DOGS}/empty.jpg", rows.ZERO_BYTE),
+    (f"{DOGS}/fake.jpg", rows.NOT_AN_IMAGE),
+    (f"{DOGS}/link_out.jpg", rows.OUTSIDE_ROOT),
+    (f"{DOGS}/same.png", rows.LABEL_CONFLICT),
+    (f"{DOGS}/tiny.png", rows.TOO_SMALL),
+    (f"{DOGS}/truncated.jpg", rows.TRUNCATED),
 ]
 
 IGNORED = [
-    (".DS_Store", ingest.HIDDEN),
-    ("README.md", ingest.OUTSIDE_CLASS),
-    (f"{CATS}/.thumbnails/", ingest.HIDDEN),
-    (f"{DOGS}/.hidden.jpg", ingest.HIDDEN),
-    (f"{DOGS}/Thumbs.db", ingest.HIDDEN),
-    (f"{DOGS}/alias/", ingest.LINKED_FOLDER),
-    (f"{DOGS}/notes.txt", ingest.NOT_IMAGE_FILE),
-    (f"{NEKO}/desktop.ini", ingest.HIDDEN),
+    (".DS_Store", rows.HIDDEN),
+    ("README.md", rows.OUTSIDE_CLASS),
+    (f"{CATS}/.thumbnails/", rows.HIDDEN),
+    (f"{DOGS}/.hidden.jpg", rows.HIDDEN),
+    (f"{DOGS}/Thumbs.db", rows.HIDDEN),
+    (f"{DOGS}/alias/", rows.LINKED_FOLDER),
+    (f"{DOGS}/notes.txt", rows.NOT_IMAGE_FILE),
+    (f"{NEKO}/desktop.ini", rows.HIDDEN),
 ]
 
 DUPLICATES = [
-    (f"{DOGS}/pic_copy.bmp", ingest.DUPLICATE),
-    (f"{DOGS}/pic_link.bmp", ingest.DUPLICATE),
+    (f"{DOGS}/pic_copy.bmp", rows.DUPLICATE),
+    (f"{DOGS}/pic_link.bmp", rows.DUPLICATE),
 ]
 
 
@@ -117,15 +118,15 @@ def ingested(tmp_path_factory):
 
 
 def test_counts_reconcile_exactly(ingested):
-    summary = executor.read_summary(ingested.uri)
-    assert summary["files_seen"] == len(VALID) + len(QUARANTINED) + len(IGNORED) + len(DUPLICATES)
+    counts = executor.read_counts(ingested.uri)
+    assert counts["files_seen"] == len(VALID) + len(QUARANTINED) + len(IGNORED) + len(DUPLICATES)
     assert (
-        summary["examples"],
-        summary["quarantined"],
-        summary["ignored"],
-        summary["duplicates"],
+        counts["examples"],
+        counts["quarantined"],
+        counts["ignored"],
+        counts["duplicates"],
     ) == (len(VALID), len(QUARANTINED), len(IGNORED), len(DUPLICATES))
-    assert summary["classes"] == [CATS, DOGS, NEKO]
+    assert counts["classes"] == [CATS, DOGS, NEKO]
 
 
 def test_every_file_that_is_not_an_example_has_its_reason(ingested):

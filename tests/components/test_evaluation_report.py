@@ -15,11 +15,12 @@ from PIL import Image
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.evaluation_report import executor, gather, render, report, results
+from components.evaluation_report import executor, gather, render, results, writer
 from components.evaluation_report.component import EvaluationReportArtifact
+from components.image_evaluator import metrics
 from tests.components import evaluated_run
 
-ACCURACY = results.ACCURACY_METRIC
+ACCURACY = metrics.ACCURACY
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 """A resource reference the browser would fetch over the network."""
 
@@ -139,7 +140,7 @@ def test_training_curves_are_read_from_the_tensorboard_logs(first_run, first):
     assert page.count("<polyline") == 4
 
 
-def test_data_summary_counts_splits_and_lists_quarantined_files_escaped(first):
+def test_data_section_counts_splits_and_lists_quarantined_files_escaped(first):
     assert first.examples_per_split == evaluated_run.SPLITS
     (ingestion,) = first.ingestion
     assert (ingestion.files_seen, ingestion.examples, ingestion.quarantined) == (32, 30, 2)
@@ -214,8 +215,8 @@ def test_executor_writes_the_report_into_its_artifact(first_run, tmp_path):
         {executor.REPORT_KEY: [output]},
         {executor.PIPELINE_NAME_KEY: "digits"},
     )
-    page = (tmp_path / "report" / report.REPORT_FILE).read_text()
+    page = (tmp_path / "report" / writer.REPORT_FILE).read_text()
     assert "<title>Evaluation report: digits, run run-7</title>" in page
     assert page == render.render(
-        dataclasses.replace(gather.gather(inputs), title=report.title("digits", "run-7"))
+        dataclasses.replace(gather.gather(inputs), title=writer.title("digits", "run-7"))
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from components.evaluation_report import report
+from components.evaluation_report import writer
 
 REPO = Path(__file__).resolve().parents[2]
 WINDOW = (1280, 2000)
@@ -73,7 +73,7 @@ def pixels_of(image: Image.Image, colour, tolerance=6) -> int:
     [("first_run", "Blessed", PASS_BACKGROUND), ("compared_run", "Not blessed", FAIL_BACKGROUND)],
 )
 def test_report_renders_offline_in_chromium(chromium, request, tmp_path, run, verdict, background):
-    page = Path(report.write_report(request.getfixturevalue(run).inputs, str(tmp_path / "report")))
+    page = Path(writer.write_report(request.getfixturevalue(run).inputs, str(tmp_path / "report")))
     url = page.as_uri()
     screenshot = tmp_path / f"evaluation-report-{run}.png"
 

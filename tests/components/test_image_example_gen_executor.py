@@ -8,9 +8,10 @@ import tensorflow as tf
 from tfx.components.util import examples_utils
 from tfx.proto import example_gen_pb2
 
-from components.image_example_gen import executor, ingest
+from components.image_example_gen import executor, rows
+from components.image_example_gen.standalone import run_executor
 from tests.components.images import encoded
-from tests.components.ingestion import read_report, read_split, run_executor
+from tests.components.ingestion import read_report, read_split
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,14 @@ def ingested(corpus, tmp_path_factory):
 
 
 def test_every_file_is_accounted_for(ingested):
-    summary = executor.read_summary(ingested.uri)
-    assert summary == {
+    counts = executor.read_counts(ingested.uri)
+    assert counts == {
         "files_seen": 183,
         "examples": 180,
         "quarantined": 1,
         "ignored": 1,
         "duplicates": 1,
-        "reasons": {ingest.TRUNCATED: 1},
+        "reasons": {rows.TRUNCATED: 1},
         "classes": ["0", "1", "2"],
         "examples_per_class": {"0": 60, "1": 60, "2": 60},
         "empty_classes": [],
@@ -54,11 +55,9 @@ def test_every_file_is_accounted_for(ingested):
 
 
 def test_report_names_every_file_that_is_not_an_example(ingested):
-    assert read_report(ingested, executor.QUARANTINE_FILE) == [("1/broken.jpg", ingest.TRUNCATED)]
-    assert read_report(ingested, executor.IGNORED_FILE) == [("2/.DS_Store", ingest.HIDDEN)]
-    assert read_report(ingested, executor.DUPLICATES_FILE) == [
-        ("0/digit_0000.png", ingest.DUPLICATE)
-    ]
+    assert read_report(ingested, executor.QUARANTINE_FILE) == [("1/broken.jpg", rows.TRUNCATED)]
+    assert read_report(ingested, executor.IGNORED_FILE) == [("2/.DS_Store", rows.HIDDEN)]
+    assert read_report(ingested, executor.DUPLICATES_FILE) == [("0/digit_0000.png", rows.DUPLICATE)]
 
 
 def test_split_is_by_content_hash(ingested):
@@ -101,7 +100,7 @@ def test_splits_are_gzip_tfrecords_with_the_image_bytes_stored(ingested):
 
 
 def test_too_much_quarantine_fails_the_run_with_the_reasons(corpus, tmp_path):
-    with pytest.raises(ingest.IngestError) as error:
+    with pytest.raises(rows.IngestError) as error:
         run_executor(corpus, tmp_path, max_quarantine_fraction=0.001)
     message = str(error.value)
     kept = tmp_path / "rejected" / "1" / executor.QUARANTINE_FILE
@@ -116,21 +115,21 @@ def test_too_much_quarantine_fails_the_run_with_the_reasons(corpus, tmp_path):
 def test_manifest_rows_name_label_and_split(tmp_path):
     data = tmp_path / "data"
     (data / "pics").mkdir(parents=True)
-    rows = ["path,label,split"]
+    lines = ["path,label,split"]
     for index in range(12):
         name = f"pics/{index}.png"
         (data / name).write_bytes(encoded("PNG", size=(10, 10), seed=index))
         label = "even" if index % 2 == 0 else "odd"
-        rows.append(f"{name},{label},{'eval' if index < 4 else ''}")
-    rows.append("pics/missing.png,odd,")
-    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+        lines.append(f"{name},{label},{'eval' if index < 4 else ''}")
+    lines.append("pics/missing.png,odd,")
+    (data / "labels.csv").write_text("\n".join(lines) + "\n")
 
     examples = run_executor(data, tmp_path / "out", pattern="labels.csv", train=1, eval_=1000)
 
-    summary = executor.read_summary(examples.uri)
-    assert (summary["files_seen"], summary["examples"], summary["quarantined"]) == (13, 12, 1)
+    counts = executor.read_counts(examples.uri)
+    assert (counts["files_seen"], counts["examples"], counts["quarantined"]) == (13, 12, 1)
     assert read_report(examples, executor.QUARANTINE_FILE) == [
-        ("pics/missing.png", ingest.UNREADABLE)
+        ("pics/missing.png", rows.UNREADABLE)
     ]
     train = {e["source"]: e["label"] for e in read_split(examples, "train")}
     eval_ = {e["source"]: e["label"] for e in read_split(examples, "eval")}
@@ -144,7 +143,7 @@ def test_an_empty_class_folder_fails_the_run_by_default(corpus, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(corpus, data)
     (data / "7" / ".thumbnails").mkdir(parents=True)
-    with pytest.raises(ingest.IngestError) as error:
+    with pytest.raises(rows.IngestError) as error:
         run_executor(data, tmp_path / "out")
     message = str(error.value)
     assert "fewer than data.min_images_per_class=1 images: 7/ 0" in message
@@ -156,8 +155,8 @@ def test_an_empty_class_folder_is_reported_when_allowed(corpus, tmp_path):
     shutil.copytree(corpus, data)
     (data / "7").mkdir()
     examples = run_executor(data, tmp_path / "out", min_images_per_class=0)
-    summary = executor.read_summary(examples.uri)
-    assert summary["empty_classes"] == ["7"]
-    assert summary["examples_per_class"]["7"] == 0
-    assert summary["examples_per_class"]["1"] == 60
-    assert read_report(examples, executor.EMPTY_CLASSES_FILE) == [("7/", ingest.EMPTY_CLASS)]
+    counts = executor.read_counts(examples.uri)
+    assert counts["empty_classes"] == ["7"]
+    assert counts["examples_per_class"]["7"] == 0
+    assert counts["examples_per_class"]["1"] == 60
+    assert read_report(examples, executor.EMPTY_CLASSES_FILE) == [("7/", rows.EMPTY_CLASS)]

@@ -17,8 +17,8 @@ from components.image_evaluator import executor as image_evaluator
 from components.image_trainer import executor as image_trainer
 from components.latest_blessed_model import executor
 from components.latest_blessed_model.component import LatestBlessedModel
-from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline import config_loader
+from pipeline.evaluation import eval_config
 from tests.components import evaluated_run
 from tests.components.test_serving_pusher import push, trained_model
 
@@ -59,10 +59,10 @@ def evaluator_inputs(tmp_path_factory, digits_subset):
     examples.split_names = artifact_utils.encode_split_names(["eval"])
     candidate = evaluated_run.save_model(root / "model", "candidate")
     empty = evaluated_run.artifact(standard_artifacts.Model, root / "empty_baseline")
-    config = config_lib.config_from_dict(
+    config = config_loader.config_from_dict(
         {"evaluation": {"min_accuracy": evaluated_run.MIN_ACCURACY}}
     )
-    properties = {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(dag.eval_config(config))}
+    properties = {specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(eval_config(config))}
     inputs = {
         specs.EXAMPLES_KEY: [examples],
         specs.MODEL_KEY: [candidate],

@@ -7,8 +7,8 @@ from tfx.types import standard_artifacts, standard_component_specs
 
 from components.serving_pusher import executor
 from components.serving_pusher.component import ServingPusher
-from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline import config_loader, nodes
+from pipeline.pipeline import create_pipeline
 
 
 class Doubler(tf.Module):
@@ -79,10 +79,10 @@ def test_unblessed_model_is_not_pushed_and_the_served_version_is_untouched(tmp_p
 
 
 def test_the_dag_pushes_through_serving_pusher_with_the_configured_versions():
-    config = config_lib.config_from_dict(
+    config = config_loader.config_from_dict(
         {"output_dir": "/runs/x", "schema_file": "s.pbtxt", "serving": {"keep_versions": 3}}
     )
-    pusher = {c.id: c for c in dag.create_pipeline(config).components}[dag.PUSHER]
+    pusher = {c.id: c for c in create_pipeline(config).components}[nodes.PUSHER]
     assert isinstance(pusher, ServingPusher)
-    assert pusher.inputs["model_blessing"].producer_component_id == dag.EVALUATOR
+    assert pusher.inputs["model_blessing"].producer_component_id == nodes.EVALUATOR
     assert '"keep_versions": 3' in pusher.exec_properties["custom_config"]

@@ -11,29 +11,30 @@ from tfx.types import standard_artifacts
 
 from components.tflite_pusher import executor
 from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline import config_loader, nodes
+from pipeline.pipeline import create_pipeline
 
 
 def components(**tflite):
-    config = config_lib.config_from_dict(
+    config = config_loader.config_from_dict(
         {"tflite": tflite, "output_dir": "/runs/x", "schema_file": "s.pbtxt"}
     )
-    return {c.id: c for c in dag.create_pipeline(config).components}
+    return {c.id: c for c in create_pipeline(config).components}
 
 
 def test_tflite_pusher_follows_the_blessing_and_transform():
-    pusher = components()[dag.TFLITE_PUSHER]
+    pusher = components()[nodes.TFLITE_PUSHER]
     inputs = pusher.inputs
-    assert inputs["model_blessing"].producer_component_id == dag.EVALUATOR
-    assert inputs["model"].producer_component_id == dag.TRAINER
-    assert inputs["transformed_examples"].producer_component_id == dag.TRANSFORM
+    assert inputs["model_blessing"].producer_component_id == nodes.EVALUATOR
+    assert inputs["model"].producer_component_id == nodes.TRAINER
+    assert inputs["transformed_examples"].producer_component_id == nodes.TRANSFORM
     assert json.loads(pusher.exec_properties["conversions"]) == ["float32", "dynamic_range", "int8"]
     assert pusher.exec_properties["base_directory"] == "/runs/x/tflite/image_classifier"
     assert pusher.exec_properties["max_accuracy_drop"] == 0.01
 
 
 def test_no_conversions_leaves_tflite_out_of_the_dag():
-    assert dag.TFLITE_PUSHER not in components(conversions=[])
+    assert nodes.TFLITE_PUSHER not in components(conversions=[])
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_no_conversions_leaves_tflite_out_of_the_dag():
 )
 def test_tflite_config_mistakes_are_named(tflite, message):
     with pytest.raises(config_lib.ConfigError, match=message.replace("[", r"\[")):
-        config_lib.config_from_dict({"tflite": tflite})
+        config_loader.config_from_dict({"tflite": tflite})
 
 
 def test_unblessed_model_is_neither_converted_nor_pushed(tmp_path):

@@ -19,15 +19,14 @@ from tfx.orchestration.portable import inputs_utils, runtime_parameter_utils
 
 from components.image_example_gen import executor
 from components.validation_gate.gate import ValidationGateError
-from pipeline import config as config_lib
-from pipeline import demo_data, local_runner, metadata, report
-from pipeline import pipeline as dag
+from pipeline import config_loader, demo_data, local_runner, metadata, nodes, report
+from pipeline.pipeline import create_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = {"0": 0, "1": 1, "cat": 2, "dog": 3}
 """Folder name -> the digit scans it holds; `cat` and `dog` are not in the schema."""
 
-NOT_TRAINED = (dag.TRANSFORM, dag.TRAINER, dag.EVALUATOR, dag.PUSHER)
+NOT_TRAINED = (nodes.TRANSFORM, nodes.TRAINER, nodes.EVALUATOR, nodes.PUSHER)
 
 
 def write_span(root, span, per_class):
@@ -51,7 +50,7 @@ def spans(tmp_path_factory):
         "data.latest_spans=2",
         f"schema_file={REPO / 'schema' / 'digits.pbtxt'}",
     ]
-    config = config_lib.load_config(REPO / "configs" / "demo.yaml", overrides)
+    config = config_loader.load_config(REPO / "configs" / "demo.yaml", overrides)
 
     first_count = write_span(base / "data", 1, {"0": 10, "1": 10, "cat": 10})
     command = [sys.executable, "-m", "pipeline.cli", "run", "--config", "configs/demo.yaml"]
@@ -73,7 +72,7 @@ def spans(tmp_path_factory):
 
 
 def test_unknown_class_stops_the_cli_run_at_validation(spans):
-    first, nodes, _ = spans["first"]
+    first, node_runs, _ = spans["first"]
     assert first.returncode == 1, first.stderr[-2000:]
     assert "Data validation found" in first.stdout
     assert "the run stops before Transform and training" in first.stdout
@@ -81,13 +80,13 @@ def test_unknown_class_stops_the_cli_run_at_validation(spans):
     assert "cat" in first.stdout
     assert "Traceback" not in first.stdout + first.stderr
     assert "30 seen, 0 quarantined" in first.stdout
-    assert nodes[dag.VALIDATION_GATE].state == "failed"
+    assert node_runs[nodes.VALIDATION_GATE].state == "failed"
 
 
 @pytest.mark.parametrize("run", ["first", "second"])
 def test_nothing_is_trained_or_pushed(spans, run):
-    _, nodes, _ = spans[run]
-    assert not set(NOT_TRAINED) & set(nodes)
+    _, node_runs, _ = spans[run]
+    assert not set(NOT_TRAINED) & set(node_runs)
     assert not Path(spans["config"].serving_dir).exists()
 
 
@@ -99,19 +98,19 @@ def test_a_run_stopped_before_evaluation_has_no_report(spans):
 def test_only_the_new_span_is_ingested(spans):
     _, first_nodes, first_count = spans["first"]
     _, second_nodes, second_count = spans["second"]
-    first = first_nodes[dag.EXAMPLE_GEN].output("examples")
-    second = second_nodes[dag.EXAMPLE_GEN].output("examples")
-    assert second_nodes[dag.EXAMPLE_GEN].state == "complete"
+    first = first_nodes[nodes.EXAMPLE_GEN].output("examples")
+    second = second_nodes[nodes.EXAMPLE_GEN].output("examples")
+    assert second_nodes[nodes.EXAMPLE_GEN].state == "complete"
     assert first.properties["span"].int_value == first.custom_properties["span"].int_value == 1
     assert second.properties["span"].int_value == second.custom_properties["span"].int_value == 2
-    assert executor.read_summary(first.uri)["examples"] == first_count
-    assert executor.read_summary(second.uri)["examples"] == second_count
-    assert executor.read_summary(second.uri)["classes"] == ["0", "1", "cat", "dog"]
+    assert executor.read_counts(first.uri)["examples"] == first_count
+    assert executor.read_counts(second.uri)["examples"] == second_count
+    assert executor.read_counts(second.uri)["classes"] == ["0", "1", "cat", "dog"]
 
 
 def test_new_span_reports_unknown_classes_and_drift(spans):
-    message, nodes, _ = spans["second"]
-    assert nodes[dag.VALIDATION_GATE].state == "failed"
+    message, node_runs, _ = spans["second"]
+    assert node_runs[nodes.VALIDATION_GATE].state == "failed"
     assert "train/label: expected one of 0, 1, 2" in message
     assert "dog" in message
     assert "train/label: expected a distribution within L-infinity 0.3 of the previous span" in (
@@ -122,13 +121,15 @@ def test_new_span_reports_unknown_classes_and_drift(spans):
 def test_transform_reads_the_latest_spans_once_the_gate_lets_it(spans):
     """Resolves Transform's inputs as the runner would, without running it (no training)."""
     config = spans["config"]
-    ir = compiler.Compiler().compile(dag.create_pipeline(config))
+    ir = compiler.Compiler().compile(create_pipeline(config))
     run_id = metadata.run_ids(metadata.open_store(config.metadata_path), config.pipeline_name)[-1]
     runtime_parameter_utils.substitute_runtime_parameter(
         ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
     )
     (transform,) = [
-        node.pipeline_node for node in ir.nodes if node.pipeline_node.node_info.id == dag.TRANSFORM
+        node.pipeline_node
+        for node in ir.nodes
+        if node.pipeline_node.node_info.id == nodes.TRANSFORM
     ]
     connection = tfx_metadata.sqlite_metadata_connection_config(config.metadata_path)
     with tfx_metadata.Metadata(connection) as handle:

@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 import tensorflow_data_validation as tfdv
 
-from pipeline import config as config_lib
-from pipeline import metadata, summary
-from pipeline import pipeline as dag
+from pipeline import config_loader, metadata, nodes, summary
 from tests.e2e import shapes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +44,7 @@ def load_config(work):
     here = os.getcwd()
     os.chdir(work)
     try:
-        return config_lib.load_config("configs/shapes.yaml")
+        return config_loader.load_config("configs/shapes.yaml")
     finally:
         os.chdir(here)
 
@@ -83,8 +81,8 @@ def test_init_says_what_it_found_and_the_command_to_run_next(work):
 
 
 def test_init_trains_nothing_and_the_summary_says_what_it_did(work):
-    _, _, _, (nodes, summarized), _, _ = work
-    assert set(nodes) == {dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.SCHEMA_GEN}
+    _, _, _, (node_runs, summarized), _, _ = work
+    assert set(node_runs) == {nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN}
     text = summarized.as_text()
     assert "files            150 seen" in text
     assert "anomalies        not checked" in text
@@ -123,9 +121,9 @@ def test_the_config_is_every_key_set_for_the_data(work):
 def test_the_run_after_init_passes_the_gate_reuses_ingestion_and_is_pushed(work):
     _, config, _, _, run, after_run = work
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    for node in (dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.SCHEMA_GEN):
+    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.SCHEMA_GEN):
         assert after_run[node].state == "cached", node
-    assert after_run[dag.VALIDATION_GATE].state == "complete"
+    assert after_run[nodes.VALIDATION_GATE].state == "complete"
     assert "blessed          yes" in run.stdout
     assert (Path(config.serving_dir)).is_dir()
     assert "image sizes      shorter side:" in run.stdout

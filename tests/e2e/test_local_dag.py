@@ -15,10 +15,8 @@ import pytest
 import tensorflow as tf
 from tensorflow_model_analysis.writers import eval_config_writer
 
-from components.evaluation_report import report
-from pipeline import cli, local_runner, metadata, predict, summary
-from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from components.evaluation_report import writer
+from pipeline import cli, config_loader, local_runner, metadata, nodes, predict, summary
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = {b"0", b"1", b"2"}
@@ -27,7 +25,7 @@ CLASSES = {b"0", b"1", b"2"}
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits_subset):
     output_dir = tmp_path_factory.mktemp("e2e")
-    config = config_lib.load_config(
+    config = config_loader.load_config(
         REPO / "configs" / "demo.yaml",
         [
             "pipeline_name=e2e",
@@ -51,13 +49,13 @@ def runs(tmp_path_factory, digits_subset):
 def test_every_component_executed(runs):
     _, first, _, _ = runs
     executed = {node for node, run in first.items() if run.state == "complete"}
-    components = set(dag.NODE_IDS) - {dag.BASELINE}  # a resolver: resolved, not executed
+    components = set(nodes.NODE_IDS) - {nodes.BASELINE}  # a resolver: resolved, not executed
     assert components <= executed, f"not executed: {components - executed}"
 
 
 def test_examples_per_split_add_up_to_the_images_given(runs):
     _, first, first_summary, _ = runs
-    examples = first[dag.EXAMPLE_GEN].output("examples")
+    examples = first[nodes.EXAMPLE_GEN].output("examples")
     counted = {}
     for split in ("train", "eval"):
         files = tf.io.gfile.glob(f"{examples.uri}/Split-{split}/*")
@@ -70,7 +68,7 @@ def test_examples_per_split_add_up_to_the_images_given(runs):
 
 def test_model_is_blessed_and_pushed(runs):
     config, first, first_summary, _ = runs
-    blessing = first[dag.EVALUATOR].output("blessing")
+    blessing = first[nodes.EVALUATOR].output("blessing")
     assert blessing.custom_properties["blessed"].int_value == 1
     assert first_summary.blessed is True
     assert first_summary.eval_accuracy >= 0.6
@@ -98,7 +96,7 @@ def test_pushed_model_classifies_png_bytes_from_disk(runs, digits_subset):
 
 def test_rerun_reuses_cached_ingestion_statistics_and_transform(runs):
     _, _, _, second = runs
-    for node in (dag.EXAMPLE_GEN, dag.STATISTICS_GEN, dag.TRANSFORM):
+    for node in (nodes.EXAMPLE_GEN, nodes.STATISTICS_GEN, nodes.TRANSFORM):
         assert second[node].state == "cached", f"{node} ran again: {second[node].state}"
 
 
@@ -127,11 +125,11 @@ def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs,
 
 def test_second_run_is_compared_with_the_blessed_baseline(runs):
     config, first, _, second = runs
-    assert dag.EVALUATOR in second and second[dag.EVALUATOR].state == "complete"
+    assert nodes.EVALUATOR in second and second[nodes.EVALUATOR].state == "complete"
     _, _, _, models = eval_config_writer.load_eval_run(
-        second[dag.EVALUATOR].output("evaluation").uri
+        second[nodes.EVALUATOR].output("evaluation").uri
     )
-    first_model = first[dag.TRAINER].output("model").uri
+    first_model = first[nodes.TRAINER].output("model").uri
     assert Path(models["baseline"]).parent == Path(first_model)
     latest = summary.summarize(config)
     assert latest.first_run is False
@@ -143,7 +141,7 @@ def test_each_run_has_a_report_that_names_its_verdict(runs):
     _, first, first_summary, second = runs
     assert first_summary.report in first_summary.as_text()
     first_page = Path(first_summary.report).read_text()
-    second_page = Path(second[dag.EVALUATION_REPORT].output("report").uri, report.REPORT_FILE)
+    second_page = Path(second[nodes.EVALUATION_REPORT].output("report").uri, writer.REPORT_FILE)
     second_page = second_page.read_text()
     for page in (first_page, second_page):
         assert '<section id="verdict" class="verdict pass">\n<h2>Blessed</h2>' in page
@@ -164,7 +162,7 @@ def test_report_command_rewrites_the_report_of_any_run(runs, tmp_path, capsys):
     ]
     assert cli.main([*command, "--run", first_id, "--output-dir", str(tmp_path)]) == 0
     written = capsys.readouterr().out.strip()
-    assert written == str(tmp_path / report.REPORT_FILE)
+    assert written == str(tmp_path / writer.REPORT_FILE)
     assert Path(written).read_text() == Path(first_summary.report).read_text()
     assert cli.main([*command, "--run", "no-such-run"]) == 2
     error = capsys.readouterr().err.strip()

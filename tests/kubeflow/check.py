@@ -21,8 +21,7 @@ from typing import List
 import yaml
 
 from pipeline import config as config_lib
-from pipeline import demo_data, kubeflow_runner
-from pipeline import pipeline as dag
+from pipeline import config_loader, demo_data, kubeflow_runner, nodes
 from tests.kubeflow.local_kfp import LocalKfp, Run, TaskFailedError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +42,7 @@ class Check:
 def config_for(work_dir: Path, image: str, data_root: Path) -> config_lib.PipelineConfig:
     """The demo's settings, small, compiled for open-source KFP with the artifacts in a
     minio:// root and the pushed models in `work_dir/output`, mounted in every task."""
-    return config_lib.load_config(
+    return config_loader.load_config(
         [REPO / "configs" / "demo.yaml"],
         [
             "pipeline_name=kubeflow-check",
@@ -75,7 +74,7 @@ def run_check(image: str, work_dir: Path, parameters: dict) -> Check:
     spec_path = work_dir / "pipeline.yaml"
     kubeflow_runner.write_spec(config, str(spec_path))
     spec = yaml.safe_load(spec_path.read_text())
-    given_root = parameters.get(dag.DATA_ROOT_PARAMETER)
+    given_root = parameters.get(nodes.DATA_ROOT_PARAMETER)
     mounts = [work_dir, *([Path(given_root).resolve()] if given_root else [])]
     backend = LocalKfp(
         image, store_dir=work_dir / "store", mounts=mounts, log_dir=work_dir / "logs"
@@ -86,9 +85,9 @@ def run_check(image: str, work_dir: Path, parameters: dict) -> Check:
 def outcome(check: Check) -> dict:
     """What the run left: blessing, pushed SavedModel version, TFLite files, times."""
     tasks = check.run.tasks
-    blessing = tasks[dag.EVALUATOR].outputs["blessing"][0]
-    pushed = tasks[dag.PUSHER].outputs["pushed_model"][0]["metadata"]
-    tflite = tasks[dag.TFLITE_PUSHER].outputs["pushed_model"][0]["metadata"]
+    blessing = tasks[nodes.EVALUATOR].outputs["blessing"][0]
+    pushed = tasks[nodes.PUSHER].outputs["pushed_model"][0]["metadata"]
+    tflite = tasks[nodes.TFLITE_PUSHER].outputs["pushed_model"][0]["metadata"]
     serving = Path(str(pushed.get("pushed_destination", "")))
     tflite_dir = Path(str(tflite.get("pushed_destination", "")))
     return {
@@ -124,7 +123,7 @@ def main(argv: List[str] | None = None) -> int:
     shutil.rmtree(args.work_dir, ignore_errors=True)
     started = time.monotonic()
     try:
-        check = run_check(args.image, args.work_dir, {dag.EPOCHS_PARAMETER: args.epochs})
+        check = run_check(args.image, args.work_dir, {nodes.EPOCHS_PARAMETER: args.epochs})
     except TaskFailedError as failed:
         print(f"kubeflow-check: {failed}", file=sys.stderr)
         return 1

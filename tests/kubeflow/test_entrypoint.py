@@ -13,8 +13,7 @@ import yaml
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-from pipeline import demo_data, kfp_entrypoint
-from pipeline import pipeline as dag
+from pipeline import demo_data, kfp_entrypoint, nodes
 from pipeline.kubeflow_runner import write_spec
 from tests.kubeflow import check
 from tests.kubeflow.local_kfp import build_executor_input, root_parameters
@@ -53,11 +52,11 @@ def statistics_upstream(store):
 
 
 def schema_gen_args(spec, store):
-    recorded = {dag.STATISTICS_GEN: statistics_upstream(store)}
+    recorded = {nodes.STATISTICS_GEN: statistics_upstream(store)}
     executor_input = build_executor_input(
-        spec, dag.SCHEMA_GEN, root_parameters(spec, {}), recorded, ROOT, "run"
+        spec, nodes.SCHEMA_GEN, root_parameters(spec, {}), recorded, ROOT, "run"
     )
-    container = spec["deploymentSpec"]["executors"][f"{dag.SCHEMA_GEN}_executor"]["container"]
+    container = spec["deploymentSpec"]["executors"][f"{nodes.SCHEMA_GEN}_executor"]["container"]
     args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
     return executor_input, args
 
@@ -127,10 +126,10 @@ def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_pa
     data = tmp_path / "images"
     demo_data.write_digits(data, classes=[0, 1], per_class=5)
     executor_input = build_executor_input(
-        spec, dag.EXAMPLE_GEN, root_parameters(spec, {"data_root": str(data)}), {}, ROOT, "run"
+        spec, nodes.EXAMPLE_GEN, root_parameters(spec, {"data_root": str(data)}), {}, ROOT, "run"
     )
     assert "span" not in executor_input["inputs"]["parameterValues"]
-    container = spec["deploymentSpec"]["executors"][f"{dag.EXAMPLE_GEN}_executor"]["container"]
+    container = spec["deploymentSpec"]["executors"][f"{nodes.EXAMPLE_GEN}_executor"]["container"]
     args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
     output_file = kfp_entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
 

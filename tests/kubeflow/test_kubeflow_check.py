@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import demo_data
-from pipeline import pipeline as dag
+from pipeline import demo_data, nodes
 from tests.kubeflow import check
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +60,7 @@ def given_data(tmp_path_factory):
 def first(image, tmp_path_factory, given_data):
     """One run with the runtime parameters given: the data root and the epochs."""
     work = tmp_path_factory.mktemp("kubeflow")
-    parameters = {dag.DATA_ROOT_PARAMETER: str(given_data), dag.EPOCHS_PARAMETER: EPOCHS}
+    parameters = {nodes.DATA_ROOT_PARAMETER: str(given_data), nodes.EPOCHS_PARAMETER: EPOCHS}
     return check.run_check(IMAGE, work, parameters)
 
 
@@ -82,10 +81,10 @@ def test_every_task_ran_in_its_own_container_to_a_pushed_model(first):
 
 
 def test_run_parameters_reach_the_tasks(first, given_data):
-    [given] = first.run.tasks[dag.EXAMPLE_GEN].outputs["examples"]
+    [given] = first.run.tasks[nodes.EXAMPLE_GEN].outputs["examples"]
     assert given["metadata"]["examples"] == 150 == len(list(given_data.rglob("*.png")))
     assert len(list(Path(first.config.data.root).rglob("*.png"))) == 180  # the default
-    trainer_log = first.run.tasks[dag.TRAINER].log.read_text()
+    trainer_log = first.run.tasks[nodes.TRAINER].log.read_text()
     assert f"Trainer: epoch {EPOCHS}/{EPOCHS}:" in trainer_log  # run_fn's line per epoch
     assert f"epoch {EPOCHS + 1}/" not in trainer_log
 
@@ -99,9 +98,9 @@ def test_outputs_are_recorded_at_the_object_store_uris_the_launcher_gave(first):
 
 
 def test_the_first_run_has_an_empty_baseline_and_evaluates_without_one(first):
-    [empty] = first.run.tasks[dag.BASELINE].outputs["model"]
+    [empty] = first.run.tasks[nodes.BASELINE].outputs["model"]
     assert empty["metadata"]["source"] == ""
-    [evaluation] = first.run.tasks[dag.EVALUATOR].outputs["evaluation"]
+    [evaluation] = first.run.tasks[nodes.EVALUATOR].outputs["evaluation"]
     config = first.backend.host_path(evaluation["uri"]) / "eval_config.json"
     model_specs = json.loads(config.read_text())["evalConfig"]["modelSpecs"]
     assert [spec for spec in model_specs if spec.get("isBaseline")] == []

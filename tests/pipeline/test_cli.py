@@ -6,9 +6,9 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import cli
+from pipeline import cli, config_loader
 from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline.pipeline import create_pipeline
 from tests.components.images import encoded
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_a_config_without_a_schema_names_init(tmp_path, capsys, digits_subset):
         code, err, "schema_file: not set", "image-pipeline init DATA_DIR --config configs/NAME"
     )
     with pytest.raises(config_lib.ConfigError, match="schema_file: not set; .image-pipeline init"):
-        dag.create_pipeline(config_lib.config_from_dict({}))  # so compile refuses it too
+        create_pipeline(config_loader.config_from_dict({}))  # so compile refuses it too
 
 
 def test_init_refuses_a_folder_of_one_class_or_no_images(tmp_path, capsys):

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from pipeline import config as config_lib
+from pipeline import config_loader
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,7 @@ def write(tmp_path, text):
 
 
 def test_demo_config_loads_with_absolute_paths():
-    config = config_lib.load_config(REPO / "configs" / "demo.yaml")
+    config = config_loader.load_config(REPO / "configs" / "demo.yaml")
     assert config.pipeline_name == "digits-demo"
     assert config.trainer.weights == "none"
     assert config.preprocessing.image_size == 32
@@ -36,7 +37,7 @@ def keys(value, prefix=""):
 
 def test_template_loads_and_lists_every_key():
     path = REPO / "configs" / "template.yaml"
-    config = config_lib.load_config(path)
+    config = config_loader.load_config(path)
     listed = keys(yaml.safe_load(path.read_text()))
     assert listed == keys(dataclasses.asdict(config))
     assert config.trainer.weights == "imagenet"
@@ -45,7 +46,7 @@ def test_template_loads_and_lists_every_key():
 def test_unknown_key_names_the_key_and_the_file(tmp_path):
     path = write(tmp_path, "trainer:\n  epoch: 3\n")
     with pytest.raises(config_lib.ConfigError) as error:
-        config_lib.load_config(path)
+        config_loader.load_config(path)
     message = str(error.value)
     assert str(path) in message
     assert "unknown key 'trainer.epoch'" in message
@@ -55,7 +56,7 @@ def test_unknown_key_names_the_key_and_the_file(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     with pytest.raises(config_lib.ConfigError, match="unknown key 'trainr'"):
-        config_lib.load_config(write(tmp_path, "trainr: {}\n"))
+        config_loader.load_config(write(tmp_path, "trainr: {}\n"))
 
 
 @pytest.mark.parametrize(
@@ -90,20 +91,20 @@ def test_unknown_top_level_key(tmp_path):
 )
 def test_bad_values_name_the_key(tmp_path, text, key):
     with pytest.raises(config_lib.ConfigError) as error:
-        config_lib.load_config(write(tmp_path, text))
+        config_loader.load_config(write(tmp_path, text))
     assert key in str(error.value)
 
 
 def test_image_size_defaults_to_the_backbones_native_size():
-    config = config_lib.config_from_dict({"trainer": {"backbone": "EfficientNetV2S"}})
+    config = config_loader.config_from_dict({"trainer": {"backbone": "EfficientNetV2S"}})
     assert config.image_size == 384
-    config = config_lib.config_from_dict({"preprocessing": {"image_size": 64}})
+    config = config_loader.config_from_dict({"preprocessing": {"image_size": 64}})
     assert config.image_size == 64
 
 
 def test_overrides_are_parsed_as_yaml_values(tmp_path):
     path = write(tmp_path, "trainer:\n  epochs: 3\n")
-    config = config_lib.load_config(
+    config = config_loader.load_config(
         path, ["trainer.epochs=7", "trainer.learning_rate=0.01", "data.root=/data/x"]
     )
     assert config.trainer.epochs == 7
@@ -113,18 +114,18 @@ def test_overrides_are_parsed_as_yaml_values(tmp_path):
 
 def test_malformed_override(tmp_path):
     with pytest.raises(config_lib.ConfigError, match="expected the form section.key=value"):
-        config_lib.load_config(write(tmp_path, ""), ["trainer.epochs"])
+        config_loader.load_config(write(tmp_path, ""), ["trainer.epochs"])
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(config_lib.ConfigError, match="config file not found"):
-        config_lib.load_config(tmp_path / "nope.yaml")
+        config_loader.load_config(tmp_path / "nope.yaml")
     with pytest.raises(config_lib.ConfigError, match="not valid YAML"):
-        config_lib.load_config(write(tmp_path, "trainer: [unclosed\n"))
+        config_loader.load_config(write(tmp_path, "trainer: [unclosed\n"))
 
 
 def test_config_is_frozen():
-    config = config_lib.config_from_dict({})
+    config = config_loader.config_from_dict({})
     with pytest.raises(AttributeError):
         config.trainer.epochs = 3  # type: ignore[misc]
 
@@ -133,13 +134,13 @@ def test_files_are_layered_later_ones_winning(tmp_path):
     base = write(tmp_path, "trainer:\n  epochs: 3\n  batch_size: 8\nbeam_pipeline_args: [--a=1]\n")
     layer = tmp_path / "layer.yaml"
     layer.write_text("trainer:\n  epochs: 5\nbeam_pipeline_args: [--b=2]\n")
-    config = config_lib.load_config([base, layer])
+    config = config_loader.load_config([base, layer])
     assert (config.trainer.epochs, config.trainer.batch_size) == (5, 8)
     assert config.beam_pipeline_args == ("--b=2",)  # lists are replaced, not appended
 
 
 def test_uris_are_kept_and_local_paths_made_absolute(tmp_path):
-    config = config_lib.load_config(
+    config = config_loader.load_config(
         write(tmp_path, "output_dir: gs://bucket/out\ndata:\n  root: data/x\n")
     )
     assert config.output_dir == "gs://bucket/out"
@@ -147,7 +148,7 @@ def test_uris_are_kept_and_local_paths_made_absolute(tmp_path):
 
 
 def test_component_settings_are_strict(tmp_path):
-    config = config_lib.load_config(
+    config = config_loader.load_config(
         write(tmp_path, "components:\n  Transform:\n    resources: {cpu: 2, memory_gb: 8}\n")
     )
     assert config.components["Transform"].resources.cpu == 2.0
@@ -156,12 +157,15 @@ def test_component_settings_are_strict(tmp_path):
             "components:\n  Transform:\n    resources: {cpus: 2}\n",
             "'components.Transform.resources.cpus'",
         ),
-        ("components:\n  Trainer:\n    resources: {gpu: 1}\n", "gpu_type: required"),
+        (
+            "components:\n  Trainer:\n    resources: {gpu: 1}\n",
+            "gpu_type: expected the accelerator's name with gpu: 1",
+        ),
         ("kubeflow:\n  schedule: '0 2 * * *'\n", "kubeflow.schedule: expected six cron fields"),
         ("evaluation:\n  baseline: previous\n", "evaluation.baseline: expected one of"),
     ]:
         with pytest.raises(config_lib.ConfigError, match=message):
-            config_lib.load_config(write(tmp_path, text))
+            config_loader.load_config(write(tmp_path, text))
 
 
 @pytest.mark.parametrize(
@@ -190,7 +194,7 @@ def test_component_settings_are_strict(tmp_path):
 )
 def test_bad_ingestion_and_validation_values_name_the_key(tmp_path, text, key):
     with pytest.raises(config_lib.ConfigError) as error:
-        config_lib.load_config(write(tmp_path, text))
+        config_loader.load_config(write(tmp_path, text))
     assert key in str(error.value)
 
 
@@ -204,4 +208,4 @@ def test_bad_ingestion_and_validation_values_name_the_key(tmp_path, text, key):
     ],
 )
 def test_input_pattern_for_folders_manifests_and_spans(tmp_path, text, pattern):
-    assert config_lib.load_config(write(tmp_path, text)).data.input_pattern == pattern
+    assert config_loader.load_config(write(tmp_path, text)).data.input_pattern == pattern

@@ -13,7 +13,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from pipeline import config as config_lib
-from pipeline import init
+from pipeline import config_loader, init
 from trainer import model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def test_the_config_text_reads_back_as_the_config_it_describes(tmp_path, monkeyp
     ]
     path = tmp_path / "pets.yaml"
     path.write_text(init.config_text(values, chosen, ["a header"]))
-    loaded = config_lib.load_config(path)
+    loaded = config_loader.load_config(path)
     assert loaded.pipeline_name == "pets"
     assert loaded.schema_file == str(tmp_path / "configs" / "pets.schema.pbtxt")
     assert loaded.data.root == str(tmp_path / "data" / "pets")
@@ -148,7 +148,7 @@ def discovery(train, eval_):
 
 
 def test_skew_limits_are_raised_to_what_chance_gives_a_small_split():
-    config = config_lib.config_from_dict({})
+    config = config_loader.config_from_dict({})
     (choice,) = init._skew_limits(config, discovery(96, 24))  # noqa: SLF001
     assert choice.key == "validation.max_skew"
     assert choice.value == {"label": 0.35, "format": 0.35}
@@ -156,7 +156,7 @@ def test_skew_limits_are_raised_to_what_chance_gives_a_small_split():
 
 
 def test_skew_limits_stay_with_enough_examples():
-    config = config_lib.config_from_dict({})
+    config = config_loader.config_from_dict({})
     assert init._skew_limits(config, discovery(1436, 361)) == []  # noqa: SLF001
 
 
@@ -166,7 +166,7 @@ def test_imagenet_weights_in_keras_cache_are_chosen(tmp_path, monkeypatch):
     cached = Path(model.keras_cache_path(filename))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"weights")
-    config = config_lib.config_from_dict({})
+    config = config_loader.config_from_dict({})
     assert init._weights(config, discovery(96, 24), given=False) == [  # noqa: SLF001
         init.Choice("trainer.weights", "imagenet", f"ImageNet weights found in {cached}")
     ]
@@ -186,7 +186,7 @@ def test_offline_without_cached_weights_trains_from_scratch_and_says_how_to_fine
     url = unreachable_url()
     monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
     weights, *recipe = init._weights(
-        config_lib.config_from_dict({}), discovery(96, 24), given=False
+        config_loader.config_from_dict({}), discovery(96, 24), given=False
     )  # noqa: SLF001
     assert (weights.key, weights.value) == ("trainer.weights", "none")
     assert f"offline: {url} cannot be reached" in weights.why
@@ -212,7 +212,9 @@ def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
     url = f"http://127.0.0.1:{server.server_port}/b0.h5"
     monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
     try:
-        (choice,) = init._weights(config_lib.config_from_dict({}), discovery(96, 24), given=False)  # noqa: SLF001
+        (choice,) = init._weights(
+            config_loader.config_from_dict({}), discovery(96, 24), given=False
+        )  # noqa: SLF001
     finally:
         server.shutdown()
     assert choice.value == "imagenet"
@@ -220,7 +222,7 @@ def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
 
 
 def test_weights_given_on_the_command_line_bring_only_their_recipe():
-    scratch = config_lib.config_from_dict({"trainer": {"weights": "none"}})
+    scratch = config_loader.config_from_dict({"trainer": {"weights": "none"}})
     given = init._weights(scratch, discovery(96, 24), given=True)  # noqa: SLF001
     assert {c.key: c.value for c in given} == {**init.FROM_SCRATCH, "trainer.epochs": 300}
     (epochs,) = [c for c in given if c.key == "trainer.epochs"]
@@ -228,12 +230,12 @@ def test_weights_given_on_the_command_line_bring_only_their_recipe():
 
 
 def test_from_scratch_takes_at_least_twenty_epochs():
-    config = config_lib.config_from_dict({"trainer": {"weights": "none"}})
+    config = config_loader.config_from_dict({"trainer": {"weights": "none"}})
     (epochs,) = [
         c
         for c in init._weights(config, discovery(1436, 361), given=True)
         if c.key == "trainer.epochs"
     ]  # noqa: SLF001
     assert epochs.value == 20  # 45 batches an epoch: 900 steps in 20
-    pretrained = config_lib.config_from_dict({"trainer": {"weights": "imagenet"}})
+    pretrained = config_loader.config_from_dict({"trainer": {"weights": "imagenet"}})
     assert init._weights(pretrained, discovery(96, 24), given=True) == []  # noqa: SLF001

@@ -22,8 +22,8 @@ from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.utils import import_utils, name_utils
 
 from pipeline import config as config_lib
-from pipeline import kubeflow_runner
-from pipeline import pipeline as pipeline_lib
+from pipeline import config_loader, kubeflow_runner, nodes
+from pipeline.pipeline import create_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "registry.example.com/image-pipeline:test"
@@ -37,7 +37,7 @@ FILLED_IN = [
 
 def kubeflow_config(*extra_files, overrides=()):
     files = [REPO / "configs" / "kubeflow.yaml", *extra_files]
-    return config_lib.load_config(files, [*FILLED_IN, *overrides])
+    return config_loader.load_config(files, [*FILLED_IN, *overrides])
 
 
 def compile_spec(config, tmp_path):
@@ -79,7 +79,7 @@ def test_spec_is_a_kfp_v2_pipeline_spec(compiled):
 def test_every_component_runs_in_the_image_with_the_backends_entrypoint(tmp_path, backend, command):
     config = kubeflow_config(overrides=[f"kubeflow.backend={backend}"])
     spec = compile_spec(config, tmp_path)
-    components = pipeline_lib.create_pipeline(config, pipeline_lib.KUBEFLOW).components
+    components = create_pipeline(config, nodes.KUBEFLOW).components
     assert set(spec.root.dag.tasks) == {c.id for c in components}
     for component in components:
         task = container(spec, component.id)
@@ -88,42 +88,42 @@ def test_every_component_runs_in_the_image_with_the_backends_entrypoint(tmp_path
         executor = name_utils.get_full_name(component.executor_spec.executor_class)
         assert task.args[:2] == ["--executor_class_path", executor]
     assert container(spec, "Trainer").args[1] == "components.image_trainer.executor.Executor"
-    driver = container(spec, pipeline_lib.EXAMPLE_GEN).lifecycle.pre_cache_check
+    driver = container(spec, nodes.EXAMPLE_GEN).lifecycle.pre_cache_check
     assert driver.command[-1] == "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver"
 
 
 def test_runtime_parameters_have_the_config_values_as_defaults(compiled):
     config, spec = compiled
     parameters = spec.root.input_definitions.parameters
-    assert set(parameters) == set(pipeline_lib.RUNTIME_PARAMETERS)
-    data_root = parameters[pipeline_lib.DATA_ROOT_PARAMETER]
+    assert set(parameters) == set(nodes.RUNTIME_PARAMETERS)
+    data_root = parameters[nodes.DATA_ROOT_PARAMETER]
     assert data_root.parameter_type == pipeline_spec_pb2.ParameterType.STRING
     assert data_root.default_value.string_value == config.data.root == "gs://bucket/images"
-    epochs = parameters[pipeline_lib.EPOCHS_PARAMETER]
+    epochs = parameters[nodes.EPOCHS_PARAMETER]
     assert epochs.parameter_type == pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
     assert epochs.default_value.number_value == config.trainer.epochs == 15
 
 
 def test_runtime_parameters_feed_the_example_gen_and_the_trainer(compiled):
     _, spec = compiled
-    example_gen = spec.root.dag.tasks[pipeline_lib.EXAMPLE_GEN].inputs.parameters
+    example_gen = spec.root.dag.tasks[nodes.EXAMPLE_GEN].inputs.parameters
     assert example_gen["input_base"].component_input_parameter == "data_root"
-    trainer = spec.root.dag.tasks[pipeline_lib.TRAINER].inputs.parameters
+    trainer = spec.root.dag.tasks[nodes.TRAINER].inputs.parameters
     assert trainer["epochs"].component_input_parameter == "epochs"
     assert "epochs" not in json.loads(trainer["custom_config"].runtime_value.constant.string_value)
 
 
 def test_local_run_substitutes_the_config_values():
     config = kubeflow_config(overrides=["trainer.epochs=7"])
-    local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
+    local = compiler.Compiler().compile(create_pipeline(config))
     runtime_parameter_utils.substitute_runtime_parameter(local, {})
-    nodes = {node.pipeline_node.node_info.id: node.pipeline_node for node in local.nodes}
+    by_id = {node.pipeline_node.node_info.id: node.pipeline_node for node in local.nodes}
 
     def value(node, name):
-        return nodes[node].parameters.parameters[name].field_value
+        return by_id[node].parameters.parameters[name].field_value
 
-    assert value(pipeline_lib.EXAMPLE_GEN, "input_base").string_value == "gs://bucket/images"
-    assert value(pipeline_lib.TRAINER, "epochs").int_value == 7
+    assert value(nodes.EXAMPLE_GEN, "input_base").string_value == "gs://bucket/images"
+    assert value(nodes.TRAINER, "epochs").int_value == 7
 
 
 def test_beam_args_and_resources_reach_their_containers(tmp_path):
@@ -149,7 +149,7 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
     Metadata's resolver locally, an ordinary container task on Kubeflow (no resolver
     executor, which the open-source backend refuses), never taken from KFP's cache."""
     config = kubeflow_config(overrides=[f"evaluation.baseline={baseline}"])
-    local = compiler.Compiler().compile(pipeline_lib.create_pipeline(config))
+    local = compiler.Compiler().compile(create_pipeline(config))
     local_edges = {
         (upstream, node.pipeline_node.node_info.id)
         for node in local.nodes
@@ -170,14 +170,14 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
     assert kfp_edges == local_edges
     executors = json_format.MessageToDict(spec.deployment_spec)["executors"].values()
     assert [e for e in executors if "container" not in e] == []
-    assert (pipeline_lib.BASELINE in local_nodes) == (baseline == "latest_blessed")
+    assert (nodes.BASELINE in local_nodes) == (baseline == "latest_blessed")
     if baseline == "latest_blessed":
-        local_type = local_nodes[pipeline_lib.BASELINE].node_info.type.name
+        local_type = local_nodes[nodes.BASELINE].node_info.type.name
         assert local_type == "tfx.dsl.components.common.resolver.Resolver"
-        task = container(spec, pipeline_lib.BASELINE)
+        task = container(spec, nodes.BASELINE)
         assert task.args[1] == "components.latest_blessed_model.executor.Executor"
-        assert not spec.root.dag.tasks[pipeline_lib.BASELINE].caching_options.enable_cache
-        assert spec.root.dag.tasks[pipeline_lib.TRAINER].caching_options.enable_cache
+        assert not spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache
+        assert spec.root.dag.tasks[nodes.TRAINER].caching_options.enable_cache
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ def test_component_settings_are_checked_against_the_dag():
         (["components.Pusher.beam_pipeline_args=[--x=1]"], "Pusher does not run Beam"),
     ]:
         with pytest.raises(config_lib.ConfigError, match=message):
-            pipeline_lib.create_pipeline(kubeflow_config(overrides=overrides))
+            create_pipeline(kubeflow_config(overrides=overrides))
 
 
 @pytest.mark.parametrize(

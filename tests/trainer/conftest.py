@@ -17,7 +17,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from pipeline import config as config_lib
+from pipeline import config_loader
 from pipeline.pipeline import trainer_config
 from trainer import features, preprocessing, run
 
@@ -79,7 +79,7 @@ def transformed_digits(tmp_path_factory, digits_subset) -> Transformed:
 
 def custom_config(**trainer):
     """What ImageTrainer's executor hands run_fn: the trainer config plus the epochs."""
-    config = config_lib.config_from_dict(
+    config = config_loader.config_from_dict(
         {
             "preprocessing": {"image_size": IMAGE_SIZE},
             "augmentation": {"rotation": 0.05, "zoom": 0.1},

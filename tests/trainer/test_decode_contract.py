@@ -29,10 +29,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from components.image_example_gen import ingest
+from components.image_example_gen import rows
+from components.image_example_gen.standalone import run_executor
 from pipeline import predict
 from tests.components import images
-from tests.components.ingestion import read_report, read_split, run_executor
+from tests.components.ingestion import read_report, read_split
 from trainer import decode, export, features
 
 INGEST_MAX_PIXELS = 1_000_000
@@ -135,7 +136,7 @@ def test_every_file_is_stored_or_quarantined_for_its_pixels(corpus):
     assert set(corpus["stored"]) == set(SERVED) | set(REFUSED)
     quarantined = read_report(corpus["examples"], "quarantine.jsonl")
     assert sorted(path.split("/")[1] for path, _ in quarantined) == sorted(TOO_MANY_PIXELS)
-    assert {reason for _, reason in quarantined} == {ingest.TOO_MANY_PIXELS}
+    assert {reason for _, reason in quarantined} == {rows.TOO_MANY_PIXELS}
 
 
 def test_the_quarantine_detail_names_data_max_pixels(corpus):

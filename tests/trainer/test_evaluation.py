@@ -9,8 +9,7 @@ absolute threshold sits on the overall slice alone, without a whole DAG run.
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
-from pipeline import config as config_lib
-from pipeline import pipeline as dag
+from pipeline import config_loader, evaluation
 
 
 def example(path, side: int) -> bytes:
@@ -40,10 +39,10 @@ def test_eval_config_computes_every_metric_slice_and_plot(trained, digits_subset
     with tf.io.TFRecordWriter(str(data)) as writer:
         for index, path in enumerate(sorted(digits_subset.rglob("*.png"))[::6]):
             writer.write(example(path, side=20 if index % 3 else 100))  # 20 small, 10 large
-    config = config_lib.config_from_dict(
+    config = config_loader.config_from_dict(
         {"evaluation": {"min_accuracy": 1.0, "top_k": 2, "size_buckets": [32, 64]}}
     )
-    eval_config = dag.eval_config(config)
+    eval_config = evaluation.eval_config(config)
     # An unreachable bound (the config refuses one above 1): every slice would fail it if
     # the threshold applied to every slice, so the failures show where it applies.
     threshold = eval_config.metrics_specs[0].metrics[0].per_slice_thresholds[0].threshold

@@ -3,7 +3,7 @@
 import keras_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from pipeline import config as config_lib
+from pipeline import config_loader
 from pipeline.pipeline import trainer_config
 from tests.trainer.conftest import IMAGE_SIZE
 from trainer import run, tuning
@@ -11,7 +11,7 @@ from trainer import run, tuning
 
 def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digits, tmp_path):
     config = trainer_config(
-        config_lib.config_from_dict(
+        config_loader.config_from_dict(
             {
                 "preprocessing": {"image_size": IMAGE_SIZE},
                 "trainer": {
