@@ -6,31 +6,25 @@ metric, slice and plot exists under the names the summary and reports read, and 
 absolute threshold sits on the overall slice alone, without a whole DAG run.
 """
 
+import hashlib
+
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
 
+from components.image_example_gen import reading
 from pipeline import config_loader, evaluation
 
 
 def example(path, side: int) -> bytes:
     """A raw Example as ImageExampleGen writes it; `side` stands in for the decoded size."""
-
-    def feature(value: bytes) -> tf.train.Feature:
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    def number(value: int) -> tf.train.Feature:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-    return tf.train.Example(
-        features=tf.train.Features(
-            feature={
-                "image": feature(path.read_bytes()),
-                "label": feature(path.parent.name.encode()),
-                "format": feature(b"png"),
-                "height": number(side),
-                "width": number(side + 10),
-            }
-        )
+    return reading.make_example(
+        image=path.read_bytes(),
+        label=path.parent.name,
+        height=side,
+        width=side + 10,
+        image_format="png",
+        source=path.name,
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
     ).SerializeToString()
 
 
