@@ -25,7 +25,7 @@ from components.evaluation_report.executor import (
 
 
 class EvaluationReportArtifact(types.Artifact):
-    """A folder holding `report.html` (see components/evaluation_report/report.py).
+    """A folder holding `report.html` (see components/evaluation_report/writer.py).
 
     KFP v2 takes `<module>.<Class>` as the type of an artifact that is not TFX's own, and
     TFX's Kubeflow entrypoint imports the class by that name: `components.EvaluationReport`
