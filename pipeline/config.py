@@ -77,7 +77,7 @@ class DataConfig:
         )
         for name, buckets in self.split.items():
             require(
-                isinstance(buckets, int) and not isinstance(buckets, bool) and buckets >= 1,
+                buckets >= 1,
                 f"data.split.{name}",
                 "a whole number >= 1 (a share of the hash buckets)",
                 buckets,
@@ -158,9 +158,7 @@ class ValidationConfig:
                     feature,
                 )
                 require(
-                    isinstance(limit, (int, float))
-                    and not isinstance(limit, bool)
-                    and 0 < limit <= 1,
+                    0 < limit <= 1,
                     f"validation.{name}.{feature}",
                     "a number in (0, 1]",
                     limit,
@@ -279,7 +277,8 @@ class TunerConfig:
         require(self.trials >= 1, "trainer.tuner.trials", "at least 1", self.trials)
         require(self.epochs >= 1, "trainer.tuner.epochs", "at least 1", self.epochs)
         for name in ("learning_rates", "dropouts", "unfreeze_blocks"):
-            require(bool(getattr(self, name)), f"trainer.tuner.{name}", "a non-empty list", [])
+            values = list(getattr(self, name))
+            require(bool(values), f"trainer.tuner.{name}", "a non-empty list", values)
 
 
 @dataclasses.dataclass(frozen=True)

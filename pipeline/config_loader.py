@@ -117,9 +117,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is collections.abc.Mapping:
         require(isinstance(value, Mapping), key, "a mapping", value)
         value_hint = typing.get_args(hint)[1]
-        if dataclasses.is_dataclass(value_hint):
-            return {name: _build(value_hint, v, f"{key}.{name}.") for name, v in value.items()}
-        return dict(value)
+        return {name: _coerce(value_hint, v, f"{key}.{name}") for name, v in value.items()}
     if hint is bool:
         require(isinstance(value, bool), key, "true or false", value)
         return value

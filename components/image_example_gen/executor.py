@@ -396,6 +396,18 @@ def check_counts(
 
 
 def read_counts(examples_uri: str) -> Dict[str, Any]:
-    """The ingestion counts stored in an Examples artifact written by this executor."""
-    with tf.io.gfile.GFile(os.path.join(examples_uri, REPORT_DIR, COUNTS_FILE)) as handle:
+    """The ingestion counts stored in an Examples artifact written by this executor.
+
+    An artifact without them was written by an earlier ImageExampleGen (its counts were in
+    `summary.json`) and reused from TFX's cache, which code changes do not invalidate: an
+    `IngestError` says so and names the way out, rather than a missing-file traceback.
+    """
+    path = os.path.join(examples_uri, REPORT_DIR, COUNTS_FILE)
+    if not tf.io.gfile.exists(path):
+        raise IngestError(
+            f"{path}: not found; these Examples were written by an earlier ImageExampleGen "
+            "(reused from the cache of this output_dir): run with a new output_dir "
+            "(--set output_dir=...) so that ingestion runs again"
+        )
+    with tf.io.gfile.GFile(path) as handle:
         return json.loads(handle.read())

@@ -160,3 +160,13 @@ def test_an_empty_class_folder_is_reported_when_allowed(corpus, tmp_path):
     assert counts["examples_per_class"]["7"] == 0
     assert counts["examples_per_class"]["1"] == 60
     assert read_report(examples, executor.EMPTY_CLASSES_FILE) == [("7/", rows.EMPTY_CLASS)]
+
+
+def test_examples_from_an_earlier_ingestion_name_the_way_out(tmp_path):
+    """An Examples artifact from before counts.json (its counts in summary.json), as TFX's
+    cache may hand it back, is an IngestError naming the file and the fix, not a traceback."""
+    report_dir = tmp_path / "examples" / executor.REPORT_DIR
+    report_dir.mkdir(parents=True)
+    (report_dir / "summary.json").write_text('{"examples": 3}')
+    with pytest.raises(rows.IngestError, match=r"counts\.json: not found.*new output_dir"):
+        executor.read_counts(str(tmp_path / "examples"))
