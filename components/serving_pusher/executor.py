@@ -48,8 +48,10 @@ class Executor(tfx_pusher.Executor):
             exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null"
         )
         keep_versions = int((custom_config or {}).get(KEEP_VERSIONS, 0))
-        version = publish.next_version(base_directory)
-        serving_path = publish.publish(model_path, base_directory, version, keep_versions)
-        logging.info("Model version %s published to %s", version, serving_path)
+        published = publish.publish(model_path, base_directory, keep_versions)
+        if published.new:
+            logging.info("Model version %s published: %s", published.version, published.destination)
         io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as TFX's Pusher
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        self._MarkPushed(
+            model_push, pushed_destination=published.destination, pushed_version=published.version
+        )

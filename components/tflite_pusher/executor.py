@@ -15,7 +15,6 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
-from components import publish
 from components.tflite_pusher import push
 
 MODEL_KEY = "model"
@@ -44,7 +43,6 @@ class Executor(base_executor.BaseExecutor):
             return
         examples = input_dict[TRANSFORMED_EXAMPLES_KEY]
         model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
-        version = publish.next_version(exec_properties[BASE_DIRECTORY_KEY])
         result = push.convert_and_push(
             saved_model_dir=path_utils.serving_model_path(model.uri),
             transform_graph_dir=artifact_utils.get_single_uri(input_dict[TRANSFORM_GRAPH_KEY]),
@@ -54,11 +52,11 @@ class Executor(base_executor.BaseExecutor):
             max_accuracy_drop=float(exec_properties[MAX_ACCURACY_DROP_KEY]),
             bundle_dir=os.path.join(pushed.uri, "tflite"),
             base_directory=exec_properties[BASE_DIRECTORY_KEY],
-            version=version,
             keep_versions=int(exec_properties[KEEP_VERSIONS_KEY]),
         )
         pushed.set_int_custom_property("pushed", int(result.destination is not None))
         if result.destination:
             pushed.set_string_custom_property("pushed_destination", result.destination)
+            version = os.path.basename(result.destination)
             pushed.set_string_custom_property("pushed_version", version)
         pushed.set_string_custom_property("tflite_result", json.dumps(result.__dict__))

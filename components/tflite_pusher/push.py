@@ -50,7 +50,6 @@ def convert_and_push(
     max_accuracy_drop: float,
     bundle_dir: str,
     base_directory: str,
-    version: str,
     keep_versions: int,
 ) -> PushResult:
     """Converts, evaluates on the eval split, writes the bundle and publishes what passed."""
@@ -72,7 +71,7 @@ def convert_and_push(
     if passed:
         staged = f"{bundle_dir}-shipped"
         tflite.write_bundle(staged, passed, class_names, image_size, float_accuracy)
-        destination = publish.publish(staged, base_directory, version, keep_versions)
+        destination = publish.publish(staged, base_directory, keep_versions).destination
         logging.info("TFLite: shipped %s to %s", ", ".join(c.kind for c in passed), destination)
     return PushResult(
         float_accuracy=float_accuracy,

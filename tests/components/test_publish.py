@@ -1,5 +1,9 @@
-"""components.publish: whole versions only, numbered upwards, the newest K kept."""
+"""components.publish: whole versions only, numbered upwards, the newest K kept, an identical
+model not pushed again, and staging folders of killed pushes removed."""
 
+import os
+import socket
+import subprocess
 import time
 
 import pytest
@@ -7,53 +11,87 @@ import pytest
 from components import publish
 
 
-def model_tree(root):
+def model_tree(root, graph=b"graph"):
     (root / "variables").mkdir(parents=True)
     (root / "variables" / "variables.index").write_bytes(b"index")
     (root / "assets").mkdir()
-    (root / "saved_model.pb").write_bytes(b"graph")
+    (root / "saved_model.pb").write_bytes(graph)
     return root
 
 
 def test_a_tree_is_published_whole_and_old_versions_are_pruned(tmp_path):
-    source = model_tree(tmp_path / "model")
     base = tmp_path / "serving" / "digits"
-    for version in ("100", "200", "300"):
-        destination = publish.publish(str(source), str(base), version, keep_versions=2)
+    published = [
+        publish.publish(str(model_tree(tmp_path / f"model{i}", b"graph%d" % i)), str(base), 2)
+        for i in range(3)
+    ]
 
-    assert sorted(p.name for p in base.iterdir()) == ["200", "300"]  # no .partial left
-    assert destination == str(base / "300")
-    assert (base / "300" / "variables" / "variables.index").read_bytes() == b"index"
-    assert (base / "300" / "assets").is_dir()
-    assert (base / "300" / "saved_model.pb").read_bytes() == b"graph"
+    assert [p.new for p in published] == [True, True, True]
+    assert sorted(p.name for p in base.iterdir()) == [p.version for p in published[1:]]
+    latest = published[2]
+    assert latest.destination == str(base / latest.version)
+    assert (base / latest.version / "variables" / "variables.index").read_bytes() == b"index"
+    assert (base / latest.version / "assets").is_dir()
+    assert (base / latest.version / "saved_model.pb").read_bytes() == b"graph2"
 
 
 def test_keep_versions_zero_keeps_every_version(tmp_path):
-    source = model_tree(tmp_path / "model")
     base = tmp_path / "serving"
-    for version in ("1", "2", "3"):
-        publish.publish(str(source), str(base), version, keep_versions=0)
-    assert sorted(p.name for p in base.iterdir()) == ["1", "2", "3"]
+    for i in range(3):
+        publish.publish(str(model_tree(tmp_path / f"model{i}", b"%d" % i)), str(base), 0)
+    assert len(list(base.iterdir())) == 3
 
 
-def test_a_pushed_version_is_never_overwritten(tmp_path):
-    source = model_tree(tmp_path / "model")
+def test_the_model_already_current_is_not_pushed_again_nor_prunes_older_versions(tmp_path):
     base = tmp_path / "serving"
-    publish.publish(str(source), str(base), "7", keep_versions=0)
-    (base / "7" / "saved_model.pb").write_bytes(b"served")
-    with pytest.raises(FileExistsError, match="version 7 was already pushed"):
-        publish.publish(str(source), str(base), "7", keep_versions=0)
-    assert (base / "7" / "saved_model.pb").read_bytes() == b"served"
+    older = publish.publish(str(model_tree(tmp_path / "a", b"a")), str(base), 2)
+    current = publish.publish(str(model_tree(tmp_path / "b", b"b")), str(base), 2)
+    again = [publish.publish(str(tmp_path / "b"), str(base), 2) for _ in range(3)]
+
+    assert {(p.version, p.new) for p in again} == {(current.version, False)}
+    assert sorted(p.name for p in base.iterdir()) == sorted([older.version, current.version])
+    back = publish.publish(str(tmp_path / "a"), str(base), 2)  # not the newest: a new version
+    assert back.new and int(back.version) > int(current.version)
 
 
-def test_a_half_written_staging_folder_from_a_dead_push_is_replaced(tmp_path):
-    source = model_tree(tmp_path / "model")
+def test_a_pushed_version_is_never_overwritten(tmp_path, monkeypatch):
     base = tmp_path / "serving"
-    (base / ".9.partial").mkdir(parents=True)
-    (base / ".9.partial" / "junk").write_bytes(b"half")
-    publish.publish(str(source), str(base), "9", keep_versions=0)
-    assert not (base / "9" / "junk").exists()
-    assert sorted(p.name for p in base.iterdir()) == ["9"]
+    first = publish.publish(str(model_tree(tmp_path / "a", b"a")), str(base), 0)
+    (base / first.version / "saved_model.pb").write_bytes(b"served")
+    monkeypatch.setattr(publish, "next_version", lambda _: first.version)  # a racing push
+    with pytest.raises(FileExistsError, match=f"version {first.version} was already pushed"):
+        publish.publish(str(model_tree(tmp_path / "b", b"b")), str(base), 0)
+    assert (base / first.version / "saved_model.pb").read_bytes() == b"served"
+
+
+def test_staging_folders_of_killed_pushes_are_removed_and_live_ones_kept(tmp_path):
+    base = tmp_path / "serving"
+    host = socket.gethostname()
+    dead_pid = subprocess.Popen(["true"])  # a process that has exited: its pid is free
+    dead_pid.wait()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        leftovers = {
+            "old_format": base / ".9.partial",
+            "dead": base / f".10.{host}.{dead_pid.pid}.partial",
+            "other_host_old": base / ".11.elsewhere.42.partial",
+        }
+        kept = {
+            "live": base / f".12.{host}.{live.pid}.partial",
+            "other_host_recent": base / ".13.elsewhere.43.partial",
+        }
+        for folder in [*leftovers.values(), *kept.values()]:
+            folder.mkdir(parents=True)
+            (folder / "model_int8.tflite").write_bytes(b"cut at 2.5 MB")
+        day_ago = time.time() - publish.STALE_ELSEWHERE_S - 60
+        os.utime(leftovers["other_host_old"], (day_ago, day_ago))
+
+        published = publish.publish(str(model_tree(tmp_path / "m")), str(base), 0)
+    finally:
+        live.kill()
+    names = sorted(p.name for p in base.iterdir())
+    assert names == sorted([published.version, *(p.name for p in kept.values())])
+    assert not (base / published.version / "model_int8.tflite").exists()
 
 
 def test_next_version_is_the_time_or_above_the_newest(tmp_path):

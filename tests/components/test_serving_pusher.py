@@ -11,16 +11,20 @@ from pipeline import config_loader, nodes
 from pipeline.pipeline import create_pipeline
 
 
-class Doubler(tf.Module):
+class Multiplier(tf.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = tf.Variable(factor)
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
     def __call__(self, x):
-        return 2 * x
+        return self.factor * x
 
 
-def trained_model(tmp_path):
+def trained_model(tmp_path, factor: float = 2.0):
     model = standard_artifacts.Model()
-    model.uri = str(tmp_path / "model")
-    tf.saved_model.save(Doubler(), str(tmp_path / "model" / "Format-Serving"))
+    model.uri = str(tmp_path / f"model-{factor}")
+    tf.saved_model.save(Multiplier(factor), f"{model.uri}/Format-Serving")
     return model
 
 
@@ -51,8 +55,7 @@ def push(tmp_path, model, blessed: int, keep_versions: int = 2):
 
 
 def test_blessed_model_is_published_loadable_and_old_versions_pruned(tmp_path):
-    model = trained_model(tmp_path)
-    pushed = [push(tmp_path, model, blessed=1) for _ in range(3)]
+    pushed = [push(tmp_path, trained_model(tmp_path, f), blessed=1) for f in (4.0, 3.0, 2.0)]
 
     versions = sorted((tmp_path / "serving").iterdir())
     assert [p.name for p in versions] == [
@@ -64,6 +67,19 @@ def test_blessed_model_is_published_loadable_and_old_versions_pruned(tmp_path):
     assert all(p.get_int_custom_property("pushed") == 1 for p in pushed)
     served = tf.saved_model.load(latest)
     assert served(tf.constant([1.5])).numpy().tolist() == [3.0]
+
+
+def test_the_same_model_pushed_again_stays_the_current_version(tmp_path):
+    older, current = trained_model(tmp_path, 3.0), trained_model(tmp_path, 2.0)
+    first = push(tmp_path, older, blessed=1)
+    pushed = [push(tmp_path, current, blessed=1) for _ in range(3)]
+
+    versions = {p.get_string_custom_property("pushed_version") for p in pushed}
+    assert len(versions) == 1
+    assert sorted(p.name for p in (tmp_path / "serving").iterdir()) == sorted(
+        [first.get_string_custom_property("pushed_version"), *versions]
+    )
+    assert all(p.get_int_custom_property("pushed") == 1 for p in pushed)
 
 
 def test_unblessed_model_is_not_pushed_and_the_served_version_is_untouched(tmp_path):
