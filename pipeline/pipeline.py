@@ -30,6 +30,10 @@ from components.image_evaluator.component import ImageEvaluator
 from components.image_example_gen.component import ImageExampleGen
 from components.image_trainer.component import ImageTrainer
 from components.latest_blessed_model.component import LatestBlessedModel
+from components.latest_blessed_model.strategy import (
+    CANDIDATE_KEY,
+    LatestBlessedOtherModelStrategy,
+)
 from components.serving_pusher.component import ServingPusher
 from components.tflite_pusher.component import TFLitePusher
 from components.validation_gate.component import ValidationGate
@@ -103,9 +107,8 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
     ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(gate)
 
-    baseline = (
-        _baseline(config, orchestrator) if config.evaluation.baseline == "latest_blessed" else None
-    )
+    # Warm start needs the baseline before the Trainer; otherwise it is found after it.
+    baseline = _baseline(config, orchestrator) if config.trainer.warm_start else None
 
     trainer_inputs = dict(
         examples=transform.outputs["transformed_examples"],
@@ -130,6 +133,8 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         ),
         **trainer_inputs,
     ).with_id(nodes.TRAINER)
+    if config.evaluation.baseline == "latest_blessed" and baseline is None:
+        baseline = _baseline(config, orchestrator, trainer)
 
     evaluator = ImageEvaluator(
         examples=training_examples,
@@ -252,24 +257,37 @@ def _discovery_nodes(config: PipelineConfig) -> tuple:
     return example_gen, statistics_gen, inferred_schema
 
 
-def _baseline(config: PipelineConfig, orchestrator: str) -> tfx.dsl.Resolver | LatestBlessedModel:
-    """The latest blessed model, output `model`, for the Evaluator and warm start.
+def _baseline(
+    config: PipelineConfig, orchestrator: str, trainer: ImageTrainer | None = None
+) -> tfx.dsl.Resolver | LatestBlessedModel:
+    """The latest blessed model, output `model`, for the Evaluator and warm start; after the
+    `trainer` when one is given, on both orchestrators (one shape).
 
-    Locally TFX's LatestBlessedModelStrategy reads it from ML Metadata (nothing yet: an empty
-    channel). On Kubeflow an ordinary task, LatestBlessedModel, copies the newest version the
-    Pusher published (nothing yet: an empty Model, which the Evaluator and the Trainer read
-    as none): the open-source backend refuses resolver executors, and Vertex runs the task
-    as well.
+    Locally a resolver reads it from ML Metadata (nothing yet: an empty channel): after the
+    Trainer, the latest blessed model other than the Trainer's (strategy.py: a re-run with
+    nothing changed is then cached whole); for warm start, before it, TFX's
+    LatestBlessedModelStrategy. On Kubeflow an ordinary task, LatestBlessedModel, copies the
+    newest version the Pusher published (nothing yet: an empty Model, which the Evaluator
+    and the Trainer read as none): the open-source backend refuses resolver executors, and
+    Vertex runs the task as well.
     """
     if orchestrator not in nodes.ORCHESTRATORS:
         raise ValueError(f"orchestrator: {orchestrator!r}; expected one of {nodes.ORCHESTRATORS}")
     if orchestrator == nodes.KUBEFLOW:
-        return LatestBlessedModel(serving_dir=config.serving_dir).with_id(nodes.BASELINE)
-    return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        task = LatestBlessedModel(serving_dir=config.serving_dir).with_id(nodes.BASELINE)
+        if trainer:
+            task.add_upstream_node(trainer)
+        return task
+    every_run = dict(
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(nodes.BASELINE)
+    )
+    if trainer is None:
+        strategy = tfx.dsl.experimental.LatestBlessedModelStrategy
+    else:
+        strategy = LatestBlessedOtherModelStrategy
+        every_run[CANDIDATE_KEY] = trainer.outputs["model"]
+    return tfx.dsl.Resolver(strategy_class=strategy, **every_run).with_id(nodes.BASELINE)
 
 
 def trainer_config(config: PipelineConfig) -> dict:

@@ -15,7 +15,7 @@ from tfx.utils import proto_utils
 
 from components.image_evaluator import executor as image_evaluator
 from components.image_trainer import executor as image_trainer
-from components.latest_blessed_model import executor
+from components.latest_blessed_model import executor, strategy
 from components.latest_blessed_model.component import LatestBlessedModel
 from pipeline import config_loader
 from pipeline.evaluation import eval_config
@@ -125,3 +125,34 @@ def test_image_trainer_reads_an_empty_base_model_as_no_warm_start(tmp_path):
     }
     fn_args = image_trainer.Executor()._GetFnArgs(inputs, outputs, properties)
     assert fn_args.base_model is None
+
+
+def test_locally_the_evaluator_baseline_is_the_latest_blessed_model_but_the_candidate():
+    def model(artifact_id):
+        artifact = standard_artifacts.Model()
+        artifact.id = artifact_id
+        return artifact
+
+    def blessing(model_id, blessed):
+        artifact = standard_artifacts.ModelBlessing()
+        artifact.set_int_custom_property("current_model_id", model_id)
+        artifact.set_int_custom_property("blessed", blessed)
+        return artifact
+
+    models = [model(1), model(2), model(3)]
+    blessings = [blessing(1, 1), blessing(2, 1), blessing(3, 0)]
+
+    def baseline(candidate):
+        resolved = strategy.LatestBlessedOtherModelStrategy().resolve_artifacts(
+            None,
+            {
+                strategy.MODEL_KEY: list(models),
+                strategy.BLESSING_KEY: blessings,
+                strategy.CANDIDATE_KEY: [candidate],
+            },
+        )
+        return [artifact.id for artifact in resolved[strategy.MODEL_KEY]]
+
+    assert baseline(models[2]) == [2]  # a new candidate: the latest blessed one
+    assert baseline(models[1]) == [1]  # a cached, blessed candidate: not against itself
+    assert baseline(models[0]) == [2]
