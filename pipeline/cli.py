@@ -8,10 +8,13 @@ Exit codes, for people and for schedulers:
 - 1: failed: data that fails validation (the run ends before Transform with the validation
   gate's findings in one block), a component that failed, files `predict` could not read;
 - 2: a mistake in the command, the config or the data folder (a missing folder, a typo in
-  the config, a single class): one line that names the problem and the fix;
+  the config, a single class), or an output folder that cannot take the run (another run
+  holds it, it cannot be written, the disk is full, its ML Metadata is damaged): one line
+  that names the problem and the fix;
 - 3: `run` finished, but the model was not blessed, so nothing was pushed (the summary says
   which threshold failed);
-- 130 (143 for SIGTERM): interrupted.
+- 130 (143 for SIGTERM): interrupted; `run` names the component it stopped and the command
+  that resumes it (README, "When a run is interrupted").
 
 The full log of every run goes to `<output_dir>/logs/`, while the console shows progress:
 each component as it starts and finishes, and the pipeline's own messages (ingestion
@@ -23,6 +26,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
+import signal
 import sys
 import time
 import warnings
@@ -103,6 +108,7 @@ def _run(args: argparse.Namespace) -> int:
             f"`{gate.ACCEPT_COMMAND.format(config=_config_args(args))}` writes it from the data "
             "in data.root, or point schema_file at a curated schema.pbtxt"
         )
+    local_runner.check_output_dir(config.output_dir)
     log_file = _configure_logging(config.output_dir)
     print(
         f"Running {config.pipeline_name}: {found}\n"
@@ -111,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     started = time.monotonic()
     try:
-        local_runner.run(config)
+        run_id = local_runner.run(config)
     except gate.ValidationGateError as stopped:
         block = (
             gate.report(stopped.findings, gate.STOP, _config_args(args))
@@ -120,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         print(f"{block}\n{summary.summarize(config).files_line()}")
         return 1
-    result = summary.summarize(config)
+    result = summary.summarize(config, run_id)
     print(result.as_text())
     print(f"  finished in {time.monotonic() - started:.0f} s")
     return NOT_BLESSED if result.blessed is False else 0
@@ -153,7 +159,7 @@ def _config_args(args: argparse.Namespace) -> str:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from pipeline import init
+    from pipeline import init, local_runner
 
     config_path = Path(args.config)
     if args.update_schema:
@@ -184,6 +190,7 @@ def _init(args: argparse.Namespace) -> int:
                 )
         config, values = init.proposed_config(args.data_dir, config_path, args.overrides)
     found = _input(config)
+    local_runner.check_output_dir(config.output_dir)
     log_file = _configure_logging(config.output_dir)
     print(
         f"Looking at {found} as a run will (ImageExampleGen, StatisticsGen, SchemaGen; nothing "
@@ -464,11 +471,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    from pipeline.local_runner import Terminated
+
+    raise Terminated()
+
+
+def _interrupted(stop: BaseException, argv: List[str]) -> int:
+    """One line for an interrupted command: what stopped, and how to resume a run."""
+    from pipeline.local_runner import Interrupted, Terminated
+
+    signal_name = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
+    where = ""
+    if isinstance(stop, Interrupted):
+        signal_name = stop.signal_name
+        if stop.components:
+            where = f" in {', '.join(stop.components)} (marked canceled)"
+        if stop.run_id:
+            where += f", run {stop.run_id}"
+    resume = ""
+    if argv and argv[0] == "run":
+        command = " ".join(shlex.quote(arg) for arg in ["image-pipeline", *argv])
+        resume = f"; resume with: {command}"
+    print(f"interrupted by {signal_name}{where}{resume}", file=sys.stderr, flush=True)
+    return 143 if signal_name == "SIGTERM" else 130
+
+
 def main(argv: List[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     from components.image_example_gen.rows import IngestError
+    from pipeline.local_runner import OutputError
+    from pipeline.metadata import MetadataError
     from pipeline.predict import PredictError
     from pipeline.report import ReportError
+    from pipeline.run_lock import LockedError
     from trainer.model import WeightsError
 
     known_errors: tuple = (
@@ -477,6 +514,9 @@ def main(argv: List[str] | None = None) -> int:
         WeightsError,
         PredictError,
         ReportError,
+        LockedError,
+        MetadataError,
+        OutputError,
     )
     if args.command in _KUBEFLOW_COMMANDS:
         try:
@@ -490,14 +530,14 @@ def main(argv: List[str] | None = None) -> int:
             )
             return 2
         known_errors += (KfpError, VertexError)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.handler(args)
     except known_errors as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        return _interrupted(stop, argv)
 
 
 if __name__ == "__main__":

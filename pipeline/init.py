@@ -182,8 +182,9 @@ def _config(values: Mapping[str, Any]) -> config_lib.PipelineConfig:
 
 def discover(config: config_lib.PipelineConfig) -> Discovery:
     """Runs ingestion, statistics and SchemaGen (cached when they ran on this data before)."""
-    local_runner.discover(config)
-    node_runs = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    run_id = local_runner.discover(config)
+    store = metadata.open_store(config.metadata_path)
+    node_runs = metadata.node_runs(store, config.pipeline_name, run_id)
     examples = node_runs[nodes.EXAMPLE_GEN].output("examples")
     statistics = node_runs[nodes.STATISTICS_GEN].output("statistics")
     schema = node_runs[nodes.SCHEMA_GEN].output("schema")

@@ -6,8 +6,11 @@ did the Evaluator decide?"), and the answers live in ML Metadata, not in log lin
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import sqlite3
 from typing import Dict, List
 
 from ml_metadata import metadata_store
@@ -58,10 +61,40 @@ def split_names(artifact: metadata_store_pb2.Artifact) -> List[str]:
     return json.loads(artifact.properties["split_names"].string_value)
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+class MetadataError(RuntimeError):
+    """The ML Metadata database is missing or damaged."""
+
+
+def check_database(metadata_path: str) -> None:
+    """Raises MetadataError, naming the file and what to do, when the SQLite database at
+    `metadata_path` is damaged (a missing file is a new database: nothing to check)."""
+    if not os.path.exists(metadata_path):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{metadata_path}?mode=ro", uri=True)) as db:
+            problems = [row[0] for row in db.execute("PRAGMA quick_check")]
+    except sqlite3.DatabaseError as error:
+        problems = [str(error)]
+    if problems != ["ok"]:
+        raise MetadataError(
+            f"{metadata_path}: the ML Metadata database is damaged ({'; '.join(problems[:3])}); "
+            "restore it from a backup, or set output_dir to a new folder (a run there starts "
+            "from scratch, with no baseline to compare with)"
+        )
+
+
+def open_store(metadata_path: str, writable: bool = False) -> metadata_store.MetadataStore:
+    """The pipeline's ML Metadata, read-only unless `writable`; checked first."""
+    if not writable and not os.path.exists(metadata_path):
+        raise MetadataError(f"{metadata_path}: no ML Metadata yet; the pipeline has not run here")
+    check_database(metadata_path)
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+        if writable
+        else metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    )
     return metadata_store.MetadataStore(config)
 
 

@@ -53,6 +53,10 @@ class RunSummary:
     """No baseline existed, so the blessing was judged on the absolute bounds alone."""
     report: str | None
     """The EvaluationReport component's HTML page."""
+    stopped_at: str | None = None
+    """The component a run that did not finish stopped at, and its state."""
+    unchanged: bool = False
+    """The whole run came from the cache: the pushed model is the one already current."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -76,7 +80,7 @@ class RunSummary:
             + "".join(f"\n    - {text}" for text in self.anomalies)
         )
         lines = [
-            f"Run {self.run_id}",
+            f"Run {self.run_id}" + (f" {stopped_text(self.stopped_at)}" if self.stopped_at else ""),
             f"  examples         {splits}",
             self.files_line(),
             *(
@@ -91,12 +95,22 @@ class RunSummary:
             + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
             f"  blessed          {verdict}",
             f"  report           {self.report or 'not written'}",
-            f"  pushed model     {self.pushed_to or 'not pushed'}",
+            f"  pushed model     {self._pushed_text()}",
             f"  tflite           {_tflite_text(self.tflite)}",
         ]
         if self.first_run and self.blessed is not None:
             lines.insert(-4, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
+
+    def _pushed_text(self) -> str:
+        if not self.pushed_to:
+            return "not pushed"
+        if self.unchanged:
+            return (
+                f"nothing changed, model {os.path.basename(self.pushed_to)} is current "
+                f"({self.pushed_to})"
+            )
+        return self.pushed_to
 
     def sizes_lines(self) -> List[str]:
         """The shorter side per class on one line, then any size shortcut, one per line."""
@@ -143,13 +157,49 @@ def files_line(
     )
 
 
-def summarize(config: PipelineConfig) -> RunSummary:
-    """Summary of the latest run of `config`'s pipeline."""
+@dataclasses.dataclass(frozen=True)
+class StoppedRun:
+    """A run that stopped before its data was ingested: nothing more to say of it."""
+
+    run_id: str
+    stopped_at: str
+    blessed: None = None
+
+    def as_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    def as_text(self) -> str:
+        return f"Run {self.run_id} {stopped_text(self.stopped_at)}"
+
+    def files_line(self) -> str:
+        return "  files            not ingested"
+
+
+def stopped_text(stopped_at: str) -> str:
+    """What an unfinished run's first line says after its id."""
+    if stopped_at.endswith("(failed)"):
+        return f"failed at {stopped_at[: -len(' (failed)')]} (its error is in the run's log)"
+    return (
+        f"did not finish: stopped at {stopped_at}; the same `image-pipeline run` command "
+        "resumes it (finished components are cached)"
+    )
+
+
+def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary | StoppedRun:
+    """Summary of the run `run_id` of `config`'s pipeline (default: the latest)."""
     store = metadata.open_store(config.metadata_path)
-    runs = metadata.run_ids(store, config.pipeline_name)
-    run_id = runs[-1]
+    if run_id is None:
+        runs = metadata.run_ids(store, config.pipeline_name)
+        if not runs:
+            raise metadata.MetadataError(
+                f"{config.metadata_path}: no run of {config.pipeline_name!r} yet"
+            )
+        run_id = runs[-1]
     node_runs = metadata.node_runs(store, config.pipeline_name, run_id)
-    examples = node_runs[nodes.EXAMPLE_GEN].output("examples")
+    stopped_at = _stopped_at(node_runs)
+    examples = metadata.output_of(node_runs, nodes.EXAMPLE_GEN, "examples")
+    if examples is None or nodes.STATISTICS_GEN not in node_runs:
+        return StoppedRun(run_id, stopped_at or "ImageExampleGen (not started)")
     ingestion = read_counts(examples.uri)
     evaluation_uri = _evaluation_uri(node_runs)
     names = results.models(evaluation_uri) if evaluation_uri else None
@@ -183,7 +233,17 @@ def summarize(config: PipelineConfig) -> RunSummary:
         tflite=_tflite(node_runs),
         first_run=not (names and names.had_baseline),
         report=_report(node_runs),
+        stopped_at=stopped_at,
+        unchanged=all(run.state == "cached" for run in node_runs.values()),
     )
+
+
+def _stopped_at(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
+    """The component an unfinished run stopped at ("Trainer (canceled)"), or None."""
+    for node_id, run in node_runs.items():
+        if run.state not in ("complete", "cached"):
+            return f"{node_id} ({run.state})"
+    return None
 
 
 def _evaluation_uri(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
