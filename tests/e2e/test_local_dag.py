@@ -1,8 +1,10 @@
 """The whole DAG with LocalDagRunner on real digit scans, asserted through ML Metadata.
 
 Three classes x 60 images at 32 px: small enough for CI, real enough that the model must
-learn to be blessed. The pipeline runs twice; the second run must reuse the cached
-ingestion, statistics and Transform rather than execute them again. The evaluation report
+learn to be blessed. The pipeline runs twice, the second time with one epoch less: it must
+reuse the cached ingestion, statistics and Transform rather than execute them again, and
+compare its new model with the first, blessed one. (A re-run with nothing changed is cached
+whole: tests/e2e/test_faults.py.) The evaluation report
 of each run, the report command and the TFMA notebook are checked on these runs too.
 """
 
@@ -25,24 +27,27 @@ CLASSES = {b"0", b"1", b"2"}
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits_subset):
     output_dir = tmp_path_factory.mktemp("e2e")
-    config = config_loader.load_config(
-        REPO / "configs" / "demo.yaml",
-        [
-            "pipeline_name=e2e",
-            f"output_dir={output_dir}",
-            f"data.root={digits_subset}",
-            f"schema_file={REPO / 'schema' / 'digits.pbtxt'}",
-            "trainer.epochs=12",
-            "trainer.batch_size=16",
-            "evaluation.min_accuracy=0.6",
-            "serving.model_name=digits_e2e",
-        ],
+    overrides = [
+        "pipeline_name=e2e",
+        f"output_dir={output_dir}",
+        f"data.root={digits_subset}",
+        f"schema_file={REPO / 'schema' / 'digits.pbtxt'}",
+        "trainer.epochs=12",
+        "trainer.batch_size=16",
+        "evaluation.min_accuracy=0.6",
+        "evaluation.max_accuracy_drop=0.2",
+        "serving.model_name=digits_e2e",
+    ]
+    config = config_loader.load_config(REPO / "configs" / "demo.yaml", overrides)
+    first_id = local_runner.run(config)
+    first_summary = summary.summarize(config, first_id)
+    retrained = config_loader.load_config(
+        REPO / "configs" / "demo.yaml", [*overrides, "trainer.epochs=11"]
     )
-    local_runner.run(config)
-    first = metadata.latest_run(config.metadata_path, config.pipeline_name)
-    first_summary = summary.summarize(config)
-    local_runner.run(config)
-    second = metadata.latest_run(config.metadata_path, config.pipeline_name)
+    second_id = local_runner.run(retrained)
+    store = metadata.open_store(config.metadata_path)
+    first = metadata.node_runs(store, config.pipeline_name, first_id)
+    second = metadata.node_runs(store, config.pipeline_name, second_id)
     return config, first, first_summary, second
 
 
