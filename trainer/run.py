@@ -5,6 +5,11 @@ pipeline config in `fn_args.custom_config` (TrainerConfig as a dict, plus `image
 serving's `max_pixels` and the `augmentation` policy), overridden by the Tuner's best
 hyperparameters when the Tuner ran. The log says what was actually done: weights, phases,
 precision, caching, and one line per epoch.
+
+With `resume_dir` in the config (set by ImageTrainer's executor), training survives the
+process being killed: each phase is backed up at every epoch end and its weights are kept
+once it is done, so running the same work again skips the phases already done and resumes
+the interrupted one from its last completed epoch ("resumed from epoch N" in the log).
 """
 
 from __future__ import annotations
@@ -31,6 +36,71 @@ class _EpochLog(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         metrics = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items())
         logging.info("Trainer: epoch %d/%d: %s", epoch + 1, self._epochs, metrics)
+
+
+class _EpochsDone(tf.keras.callbacks.Callback):
+    """Writes how many epochs the phase's backup holds, for the log of a resumed run."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._path = path
+
+    def on_epoch_end(self, epoch, logs=None):
+        with tf.io.gfile.GFile(self._path, "w") as f:
+            f.write(str(epoch + 1))
+
+
+class _PhaseCheckpoints:
+    """One phase's folders under resume_dir: its backup while it trains, its weights once done.
+
+    The backup (BackupAndRestore: weights, optimizer and epoch) is kept until the weights
+    are saved, so that a kill at any moment leaves one or the other. The saved weights leave
+    the optimizer out: the next phase starts with a fresh one, as it does without a kill.
+    """
+
+    def __init__(self, resume_dir: str, index: int):
+        self._number = index + 1
+        self._backup_dir = os.path.join(resume_dir, f"phase-{index}")
+        self._done_dir = os.path.join(resume_dir, f"phase-{index}-done")
+
+    def _weights(self, classifier: tf.keras.Model) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(layers=classifier.layers)
+
+    def done(self) -> bool:
+        return tf.io.gfile.exists(os.path.join(self._done_dir, "complete"))
+
+    def restore(self, classifier: tf.keras.Model) -> None:
+        weights = self._weights(classifier).read(os.path.join(self._done_dir, "weights"))
+        weights.assert_existing_objects_matched()
+        logging.info(
+            "Trainer: phase %d already completed before the interruption; its weights "
+            "restored from %s",
+            self._number,
+            self._done_dir,
+        )
+
+    def callbacks(self) -> List[tf.keras.callbacks.Callback]:
+        """BackupAndRestore, then the epoch count next to its backup; says where fit resumes."""
+        epochs_file = os.path.join(self._backup_dir, "epochs-done")
+        if tf.io.gfile.exists(epochs_file):
+            with tf.io.gfile.GFile(epochs_file) as f:
+                epochs = int(f.read())
+            logging.info(
+                "Trainer: resumed from epoch %d (checkpoint in %s)", epochs, self._backup_dir
+            )
+        return [
+            tf.keras.callbacks.BackupAndRestore(
+                self._backup_dir, save_freq="epoch", delete_checkpoint=False
+            ),
+            _EpochsDone(epochs_file),
+        ]
+
+    def save(self, classifier: tf.keras.Model) -> None:
+        self._weights(classifier).write(os.path.join(self._done_dir, "weights"))
+        with tf.io.gfile.GFile(os.path.join(self._done_dir, "complete"), "w") as f:
+            f.write("")  # GFile creates the file on the first write
+        if tf.io.gfile.exists(self._backup_dir):
+            tf.io.gfile.rmtree(self._backup_dir)
 
 
 def build_classifier(config: Dict[str, Any], num_classes: int) -> tf.keras.Model:
@@ -107,11 +177,14 @@ def train(
     config: Dict[str, Any],
     callbacks: List[tf.keras.callbacks.Callback],
     class_weight: Dict[int, float] | None = None,
+    resume_dir: str | None = None,
 ) -> None:
     """One phase over every layer (random init), or head then fine-tuning (pretrained).
 
     Each phase has its own learning-rate schedule (warm-up, then cosine or constant).
     Early stopping, when on, watches the last phase and restores its best weights.
+    With `resume_dir`, phases done by a killed run are restored instead of trained, and the
+    interrupted one continues from its last completed epoch (see _PhaseCheckpoints).
     """
     epochs = config["epochs"]
     phases = []  # (first epoch, last epoch + 1, base learning rate, warm-up epochs)
@@ -140,8 +213,12 @@ def train(
                 )
                 if decay < 1:
                     rate_factors = model.block_rate_factors(classifier, count, decay)
+        checkpoints = _PhaseCheckpoints(resume_dir, index) if resume_dir else None
+        if checkpoints and checkpoints.done():
+            checkpoints.restore(classifier)
+            continue
         compile_model(classifier, base_rate, config["jit_compile"], rate_factors)
-        phase_callbacks = list(callbacks)
+        phase_callbacks = (checkpoints.callbacks() if checkpoints else []) + list(callbacks)
         phase_callbacks.append(
             tf.keras.callbacks.LearningRateScheduler(
                 lambda epoch, _, start=start, stop=stop, base=base_rate, warmup=warmup: (
@@ -152,6 +229,7 @@ def train(
             )
         )
         if last and config["early_stopping_patience"]:
+            # Not in the backup: after a kill, its best weights and patience start afresh.
             phase_callbacks.append(
                 tf.keras.callbacks.EarlyStopping(
                     monitor="val_accuracy",
@@ -170,6 +248,8 @@ def train(
             callbacks=phase_callbacks,
             class_weight=class_weight,
         )
+        if checkpoints:
+            checkpoints.save(classifier)
 
 
 def set_precision(mode: str) -> str:
@@ -277,6 +357,7 @@ def run_fn(fn_args: FnArgs) -> None:
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
         class_weight=weights,
+        resume_dir=config.get("resume_dir"),
     )
     export.export_serving_model(
         classifier, tf_transform_output, fn_args.serving_model_dir, config["max_pixels"]
