@@ -38,6 +38,9 @@ NODE_IDS = (
     TFLITE_PUSHER,
 )
 
+RESOLVERS = (BASELINE, PREVIOUS_SPAN_RESOLVER)
+"""Resolver nodes locally: resolved again on every run, never taken from the cache."""
+
 DATA_ROOT_PARAMETER = "data_root"
 EPOCHS_PARAMETER = "epochs"
 RUNTIME_PARAMETERS = {DATA_ROOT_PARAMETER: str, EPOCHS_PARAMETER: int}

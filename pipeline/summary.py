@@ -234,7 +234,9 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
         first_run=not (names and names.had_baseline),
         report=_report(node_runs),
         stopped_at=stopped_at,
-        unchanged=all(run.state == "cached" for run in node_runs.values()),
+        unchanged=all(
+            run.state == "cached" for node, run in node_runs.items() if node not in nodes.RESOLVERS
+        ),
     )
 
 

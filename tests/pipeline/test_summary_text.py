@@ -3,7 +3,7 @@
 The summary of real runs, read from ML Metadata, is checked in tests/e2e.
 """
 
-from pipeline.summary import RunSummary
+from pipeline.summary import RunSummary, StoppedRun
 
 RUN = RunSummary(
     run_id="2026-12-02T03:00:00",
@@ -69,3 +69,26 @@ def test_no_size_line_for_an_ingestion_that_did_not_record_sizes():
 
 def run_with(**changes):
     return RunSummary(**{**RUN.__dict__, **changes})
+
+
+def test_a_run_taken_whole_from_the_cache_says_the_pushed_model_is_current():
+    text = run_with(unchanged=True).as_text()
+    assert "  pushed model     nothing changed, model 1 is current (runs/x/serving/m/1)" in text
+    assert "  pushed model     runs/x/serving/m/1" in RUN.as_text()
+
+
+def test_a_run_that_did_not_finish_says_where_it_stopped_and_how_to_resume():
+    first = run_with(stopped_at="Trainer (canceled)").as_text().splitlines()[0]
+    assert first == (
+        "Run 2026-12-02T03:00:00 did not finish: stopped at Trainer (canceled); the same "
+        "`image-pipeline run` command resumes it (finished components are cached)"
+    )
+    early = StoppedRun("2026-12-02T03:00:00", "ImageExampleGen (canceled)").as_text()
+    assert early.startswith("Run 2026-12-02T03:00:00 did not finish: stopped at ImageExampleGen")
+
+
+def test_a_failed_run_points_to_its_log_instead():
+    first = run_with(stopped_at="ValidationGate (failed)").as_text().splitlines()[0]
+    assert first == (
+        "Run 2026-12-02T03:00:00 failed at ValidationGate (its error is in the run's log)"
+    )
