@@ -77,6 +77,17 @@ def transformed_digits(tmp_path_factory, digits_subset) -> Transformed:
     )
 
 
+def local_weights(folder: Path) -> str:
+    """An EfficientNetB0 weights file of our own (nothing is downloaded): pretrained weights
+    as far as the Trainer can tell, so it trains in two phases."""
+    source = tf.keras.applications.EfficientNetB0(
+        include_top=False, weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), pooling="avg"
+    )
+    path = str(folder / "b0.h5")
+    source.save_weights(path)
+    return path
+
+
 def custom_config(**trainer):
     """What ImageTrainer's executor hands run_fn: the trainer config plus the epochs."""
     config = config_loader.config_from_dict(

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 
 from components.image_trainer import executor
-from tests.trainer.conftest import IMAGE_SIZE, custom_config
+from tests.trainer.conftest import custom_config, local_weights
 from trainer import model, run, schedule
 
 
@@ -130,11 +130,7 @@ def test_killed_fine_tuning_restores_the_head_phase_and_resumes(
 ):
     """Killed as phase 2 begins (phase 1 done), then again after phase 2's first epoch."""
     caplog.set_level(logging.INFO, logger="absl")
-    source = tf.keras.applications.EfficientNetB0(
-        include_top=False, weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), pooling="avg"
-    )
-    weights_file = str(tmp_path / "b0.h5")
-    source.save_weights(weights_file)
+    weights_file = local_weights(tmp_path)
     config = custom_config(
         weights=weights_file,
         epochs=3,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.trainer.conftest import IMAGE_SIZE, custom_config
+from tests.trainer.conftest import IMAGE_SIZE, custom_config, local_weights
 from trainer import export, model, run, schedule
 from trainer.features import IMAGE_KEY, transformed_name
 
@@ -76,11 +76,7 @@ def test_warm_start_copies_the_backbone_and_matches_the_head_by_class(trained):
 
 
 def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
-    source = tf.keras.applications.EfficientNetB0(
-        include_top=False, weights=None, input_shape=(IMAGE_SIZE, IMAGE_SIZE, 3), pooling="avg"
-    )
-    weights_file = str(tmp_path / "b0.h5")
-    source.save_weights(weights_file)
+    weights_file = local_weights(tmp_path)
     config = custom_config(
         weights=weights_file,
         epochs=2,
