@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ml_metadata.proto import metadata_store_pb2 as store_pb2
 
 from pipeline import config_loader, metadata, nodes, summary
 from pipeline.local_runner import MIN_FREE_MB
@@ -204,6 +205,7 @@ def chain(tmp_path_factory, digits_subset):
         run_id, node_runs = newest_run(config)
         runs.append(
             dict(
+                summary=summary.summarize(config, run_id).as_text(),
                 name=name,
                 signum=signum,
                 code=code,
@@ -265,6 +267,29 @@ def test_the_component_cut_short_is_canceled_and_its_folders_removed(chain):
     assert output_folders_of_unfinished_executions(config) == []
     for base in (config.serving_dir, config.tflite_dir):
         assert [name for name in os.listdir(base) if name.endswith(".partial")] == []
+
+
+def test_the_summary_of_a_stopped_run_says_where_it_stopped(chain):
+    for stopped in chain["runs"][:-1]:
+        component = stopped["name"].split(",")[0]
+        state = "running" if stopped["signum"] == signal.SIGKILL else "canceled"
+        assert f" did not finish: stopped at {component} ({state}); the same " in stopped["summary"]
+
+
+def test_every_input_of_the_final_run_was_written_by_a_complete_execution(chain):
+    config = chain["config"]
+    store = metadata.open_store(config.metadata_path)
+    final = metadata.node_runs(store, config.pipeline_name, chain["runs"][-1]["run_id"])
+    read = {a.id for run in final.values() for artifacts in run.inputs.values() for a in artifacts}
+    assert read
+    producers = {}  # the execution that wrote it (cached executions publish it again)
+    for event in store.get_events_by_artifact_ids(list(read)):
+        if event.type == event.OUTPUT:
+            first = producers.get(event.artifact_id, event.execution_id)
+            producers[event.artifact_id] = min(first, event.execution_id)
+    assert set(producers) == read
+    states = {e.id: e.last_known_state for e in store.get_executions_by_id(producers.values())}
+    assert {states[producers[artifact]] for artifact in read} == {store_pb2.Execution.COMPLETE}
 
 
 def test_serving_folders_only_ever_hold_whole_versions(chain):
