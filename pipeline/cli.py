@@ -491,8 +491,7 @@ def _interrupted(stop: BaseException, argv: List[str]) -> int:
             where += f", run {stop.run_id}"
     resume = ""
     if argv and argv[0] == "run":
-        command = " ".join(shlex.quote(arg) for arg in ["image-pipeline", *argv])
-        resume = f"; resume with: {command}"
+        resume = f"; resume with: {shlex.join(['image-pipeline', *argv])}"
     print(f"interrupted by {signal_name}{where}{resume}", file=sys.stderr, flush=True)
     return 143 if signal_name == "SIGTERM" else 130
 

@@ -159,7 +159,7 @@ def files_line(
 
 @dataclasses.dataclass(frozen=True)
 class StoppedRun:
-    """A run that stopped before its data was ingested: nothing more to say of it."""
+    """A run that stopped before its data was ingested and counted: nothing more to say."""
 
     run_id: str
     stopped_at: str
@@ -198,8 +198,11 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
     node_runs = metadata.node_runs(store, config.pipeline_name, run_id)
     stopped_at = _stopped_at(node_runs)
     examples = metadata.output_of(node_runs, nodes.EXAMPLE_GEN, "examples")
-    if examples is None or nodes.STATISTICS_GEN not in node_runs:
-        return StoppedRun(run_id, stopped_at or "ImageExampleGen (not started)")
+    statistics = metadata.output_of(node_runs, nodes.STATISTICS_GEN, "statistics")
+    if examples is None or statistics is None:
+        return StoppedRun(run_id, stopped_at or f"{nodes.STATISTICS_GEN} (not started)")
+    anomalies = metadata.output_of(node_runs, nodes.EXAMPLE_VALIDATOR, "anomalies")
+    schema = metadata.output_of(node_runs, nodes.IMPORT_SCHEMA_GEN, "schema")
     ingestion = read_counts(examples.uri)
     evaluation_uri = _evaluation_uri(node_runs)
     names = results.models(evaluation_uri) if evaluation_uri else None
@@ -207,9 +210,7 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
     entries = results.confusion_entries(evaluation) if evaluation else None
     return RunSummary(
         run_id=run_id,
-        examples_per_split=_examples_per_split(
-            node_runs[nodes.STATISTICS_GEN].output("statistics")
-        ),
+        examples_per_split=_examples_per_split(statistics),
         files_seen=ingestion["files_seen"],
         quarantined=ingestion["quarantined"],
         ignored=ingestion["ignored"],
@@ -217,12 +218,7 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
         quarantine_reasons=ingestion["reasons"],
         empty_classes=ingestion["empty_classes"],
         sizes_per_class=ingestion.get("shorter_side_per_class"),
-        anomalies=_anomalies(
-            node_runs[nodes.EXAMPLE_VALIDATOR].output("anomalies"),
-            node_runs[nodes.IMPORT_SCHEMA_GEN].output("schema"),
-        )
-        if nodes.EXAMPLE_VALIDATOR in node_runs
-        else None,
+        anomalies=_anomalies(anomalies, schema) if anomalies and schema else None,
         weights=config.trainer.weights,
         eval_accuracy=results.accuracy(evaluation) if evaluation else None,
         blessed=_blessed(node_runs),
