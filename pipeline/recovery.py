@@ -18,14 +18,13 @@ from typing import List
 import tensorflow as tf
 from absl import logging
 from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration.portable import outputs_utils
 
 from components import publish
 from pipeline import metadata
 from pipeline.config import PipelineConfig
 
 _UNFINISHED = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
-_STATEFUL_WORKING_DIR_INDEX = "__stateful_working_dir_index__"
-"""TFX's execution property naming the stateful working dir (outputs_utils)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +94,6 @@ def _folders(pipeline_root: str, item: Unfinished, execution) -> List[str]:
     candidates.append(
         os.path.join(node_dir, ".system", "executor_execution", str(item.execution_id))
     )
-    if _STATEFUL_WORKING_DIR_INDEX in execution.custom_properties:
-        index = execution.custom_properties[_STATEFUL_WORKING_DIR_INDEX].string_value
-        candidates.append(os.path.join(node_dir, ".system", "stateful_working_dir", index))
+    index = outputs_utils.get_stateful_working_dir_index(execution)  # a new one if none
+    candidates.append(os.path.join(node_dir, ".system", "stateful_working_dir", index))
     return [folder for folder in candidates if tf.io.gfile.isdir(folder)]
