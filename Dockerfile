@@ -37,6 +37,11 @@ ENV TF_USE_LEGACY_KERAS=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
+# libusb-1.0: tflite-support's native code (the TFLite metadata writers) loads it.
+RUN apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libusb-1.0-0 && \
+    rm -rf /var/lib/apt/lists/*
+
 WORKDIR /pipeline
 
 # Our dependencies, pinned, in their own layer: it depends on setup.py and constraints.txt

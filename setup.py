@@ -23,6 +23,12 @@ setup(
         "pillow",
         "pyyaml",
         "scikit-learn",
+        # TFLite model metadata (the writers) and the Task Library the tests classify with.
+        "tflite-support==0.4.4",
+        # The PredictionLog protos of TF Serving's warm-up file.
+        "tensorflow-serving-api==2.16.1",
+        # Quantization-aware training before the int8 conversion (tflite.qat).
+        "tensorflow-model-optimization==0.8.0",
     ],
     extras_require={
         "dev": ["pytest", "ruff", "nbclient", "nbformat", "ipykernel"],  # notebook test

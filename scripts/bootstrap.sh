@@ -11,6 +11,19 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 
+# tflite-support's native code (TFLite metadata, the Task Library) loads libusb-1.0, a Debian
+# package pip cannot install.
+if ! ldconfig -p | grep -q 'libusb-1\.0\.so\.0'; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+    echo "Installing libusb-1.0-0 (Debian), which tflite-support needs"
+    apt-get update -qq > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libusb-1.0-0 > /dev/null
+  else
+    echo "error: libusb-1.0 is missing and tflite-support needs it: apt-get install libusb-1.0-0" >&2
+    exit 1
+  fi
+fi
+
 stamp=.venv/.installed
 wanted=$(cat setup.py constraints.txt "$0" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
