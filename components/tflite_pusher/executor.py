@@ -50,7 +50,7 @@ class Executor(base_executor.BaseExecutor):
             eval_pattern=os.path.join(artifact_utils.get_split_uri(examples, "eval"), "*"),
             conversions=json.loads(exec_properties[CONVERSIONS_KEY]),
             max_accuracy_drop=float(exec_properties[MAX_ACCURACY_DROP_KEY]),
-            bundle_dir=os.path.join(pushed.uri, "tflite"),
+            artifact_dir=pushed.uri,
             base_directory=exec_properties[BASE_DIRECTORY_KEY],
             keep_versions=int(exec_properties[KEEP_VERSIONS_KEY]),
         )

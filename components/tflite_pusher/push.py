@@ -8,6 +8,7 @@ the tolerance are published to the versioned push location; when none is, nothin
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Dict, List, Sequence, Tuple
 
 import tensorflow_transform as tft
@@ -15,6 +16,11 @@ from absl import logging
 
 from components import publish
 from trainer import features, tflite
+
+BUNDLE_DIR = "tflite"
+"""In the TFLitePusher's artifact: every conversion made, with its measurements."""
+SHIPPED_DIR = "tflite-shipped"
+"""In the TFLitePusher's artifact: the conversions that passed, as published."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,11 +54,12 @@ def convert_and_push(
     eval_pattern: str,
     conversions: Sequence[str],
     max_accuracy_drop: float,
-    bundle_dir: str,
+    artifact_dir: str,
     base_directory: str,
     keep_versions: int,
 ) -> PushResult:
-    """Converts, evaluates on the eval split, writes the bundle and publishes what passed."""
+    """Converts, evaluates on the eval split, writes the bundles into `artifact_dir` (every
+    conversion in BUNDLE_DIR, those that passed in SHIPPED_DIR) and publishes what passed."""
     transform_output = tft.TFTransformOutput(transform_graph_dir)
     calibration, _ = tflite.read_transformed(
         train_pattern, transform_output, limit=tflite.CALIBRATION_IMAGES
@@ -63,13 +70,15 @@ def convert_and_push(
     )
     class_names = transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
     image_size = int(images.shape[1])
-    tflite.write_bundle(bundle_dir, converted, class_names, image_size, float_accuracy)
+    tflite.write_bundle(
+        os.path.join(artifact_dir, BUNDLE_DIR), converted, class_names, image_size, float_accuracy
+    )
     passed, held_back = split_by_tolerance(converted, max_accuracy_drop)
     for kind, reason in held_back.items():
         logging.warning("TFLite %s not shipped: %s", kind, reason)
     destination = None
     if passed:
-        staged = f"{bundle_dir}-shipped"
+        staged = os.path.join(artifact_dir, SHIPPED_DIR)
         tflite.write_bundle(staged, passed, class_names, image_size, float_accuracy)
         destination = publish.publish(staged, base_directory, keep_versions).destination
         logging.info("TFLite: shipped %s to %s", ", ".join(c.kind for c in passed), destination)
