@@ -62,6 +62,7 @@ def report_inputs(config: PipelineConfig, run_id: str | None) -> tuple[str, Repo
         )
     trainer = node_runs[nodes.TRAINER]
     statistics = node_runs[nodes.STATISTICS_GEN].output("statistics")
+    tflite = metadata.output_of(node_runs, nodes.TFLITE_PUSHER, "pushed_model")
     return run_id, ReportInputs(
         title=writer.title(config.pipeline_name, run_id),
         evaluation_uri=evaluator.output("evaluation").uri,
@@ -71,4 +72,8 @@ def report_inputs(config: PipelineConfig, run_id: str | None) -> tuple[str, Repo
         examples_uris=[examples.uri for examples in evaluator.inputs["examples"]],
         statistics_uri=statistics.uri,
         statistics_splits=metadata.split_names(statistics),
+        model_name=config.serving.model_name,
+        tflite_uri=tflite.uri if tflite else None,
+        intended_use=config.model_card.intended_use,
+        limitations=config.model_card.limitations,
     )

@@ -14,6 +14,7 @@ the interrupted one from its last completed epoch ("resumed from epoch N" in the
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Dict, List
 
@@ -24,6 +25,9 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from trainer import augmentation, data, export, features, model, schedule
+
+TRAINING_RECORD = "training.json"
+"""In the ModelRun artifact: the trainer config the model was trained with."""
 
 
 class _EpochLog(tf.keras.callbacks.Callback):
@@ -295,6 +299,15 @@ def warm_start(classifier: tf.keras.Model, base_model: str, class_names: List[by
     )
 
 
+def write_training_record(model_run_dir: str, config: Dict[str, Any]) -> None:
+    """What trained the model (backbone, weights, epochs, augmentation, ...), as JSON in the
+    ModelRun artifact: the model card reads it (components/evaluation_report/model_card.py)."""
+    record = {key: value for key, value in config.items() if key != "resume_dir"}
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_RECORD), "w") as handle:
+        handle.write(json.dumps(record, indent=2, sort_keys=True))
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """Trains on the train split, validates on the eval split, exports the SavedModel."""
     tuned = (
@@ -359,6 +372,7 @@ def run_fn(fn_args: FnArgs) -> None:
         class_weight=weights,
         resume_dir=config.get("resume_dir"),
     )
+    write_training_record(fn_args.model_run_dir, config)
     export.export_serving_model(
         classifier, tf_transform_output, fn_args.serving_model_dir, config["max_pixels"]
     )

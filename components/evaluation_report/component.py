@@ -1,10 +1,16 @@
-"""EvaluationReport's spec: the Evaluator's outputs and what they judged in, one HTML page out.
+"""EvaluationReport's spec: the Evaluator's outputs and what they judged in; one HTML page
+and the model card out.
 
 Its inputs are the evaluation and blessing, the model (to find the most confidently wrong
-eval images), the Trainer's ModelRun (training curves from its TensorBoard logs), the
-Examples the Evaluator read, and StatisticsGen's counts. The output is an artifact of its
-own type, so ML Metadata, the run summary and the CLI find the report of any run.
+eval images), the Trainer's ModelRun (training curves from its TensorBoard logs, the
+training record), the Examples the Evaluator read, StatisticsGen's counts and, when there
+is one, the TFLitePusher's output (the TFLite variants the card lists; so the report runs
+after it). The output is an artifact of its own type, so ML Metadata, the run summary and
+the CLI find the report of any run, and the ServingPusher ships the card with the model.
 """
+
+import json
+from typing import Sequence
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
@@ -16,16 +22,20 @@ from components.evaluation_report.executor import (
     BLESSING_KEY,
     EVALUATION_KEY,
     EXAMPLES_KEY,
+    INTENDED_USE_KEY,
+    LIMITATIONS_KEY,
     MODEL_KEY,
+    MODEL_NAME_KEY,
     MODEL_RUN_KEY,
     PIPELINE_NAME_KEY,
     REPORT_KEY,
     STATISTICS_KEY,
+    TFLITE_KEY,
 )
 
 
 class EvaluationReportArtifact(types.Artifact):
-    """A folder holding `report.html` (see components/evaluation_report/writer.py).
+    """A folder holding `report.html` and the model card (components/evaluation_report/writer.py).
 
     KFP v2 takes `<module>.<Class>` as the type of an artifact that is not TFX's own, and
     TFX's Kubeflow entrypoint imports the class by that name: `components.EvaluationReport`
@@ -36,7 +46,12 @@ class EvaluationReportArtifact(types.Artifact):
 
 
 class EvaluationReportSpec(ComponentSpec):
-    PARAMETERS = {PIPELINE_NAME_KEY: ExecutionParameter(type=str)}
+    PARAMETERS = {
+        PIPELINE_NAME_KEY: ExecutionParameter(type=str),
+        MODEL_NAME_KEY: ExecutionParameter(type=str),
+        INTENDED_USE_KEY: ExecutionParameter(type=str),
+        LIMITATIONS_KEY: ExecutionParameter(type=str),  # a JSON list of strings
+    }
     INPUTS = {
         EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -44,6 +59,7 @@ class EvaluationReportSpec(ComponentSpec):
         MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        TFLITE_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
     }
     OUTPUTS = {REPORT_KEY: ChannelParameter(type=EvaluationReportArtifact)}
 
@@ -63,6 +79,10 @@ class EvaluationReport(base_component.BaseComponent):
         examples: types.BaseChannel,
         statistics: types.BaseChannel,
         pipeline_name: str,
+        model_name: str,
+        tflite_pushed_model: types.BaseChannel | None = None,
+        intended_use: str = "",
+        limitations: Sequence[str] = (),
     ):
         super().__init__(
             spec=EvaluationReportSpec(
@@ -73,6 +93,10 @@ class EvaluationReport(base_component.BaseComponent):
                 examples=examples,
                 statistics=statistics,
                 pipeline_name=pipeline_name,
+                model_name=model_name,
+                tflite_pushed_model=tflite_pushed_model,
+                intended_use=intended_use,
+                limitations=json.dumps(list(limitations)),
                 report=types.Channel(type=EvaluationReportArtifact),
             )
         )

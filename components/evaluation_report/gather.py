@@ -115,6 +115,13 @@ class ReportInputs:
     """The Examples the Evaluator evaluated (several with spans)."""
     statistics_uri: str
     statistics_splits: Sequence[str]
+    model_name: str
+    tflite_uri: str | None = None
+    """The TFLitePusher's PushedModel artifact; None without one."""
+    intended_use: str = ""
+    """The model card's intended use; empty: said from the classes."""
+    limitations: Sequence[str] = ()
+    """The model card's limitations beyond those the run shows."""
 
 
 def gather(inputs: ReportInputs) -> ReportData:

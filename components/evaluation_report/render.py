@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from typing import Dict, List, Sequence, Tuple
 
+from components.evaluation_report import model_card
 from components.evaluation_report.gather import Ingestion, ReportData
 from components.evaluation_report.results import DIFF_SUFFIX, OVERALL
 from components.image_evaluator import metrics
@@ -60,6 +61,7 @@ def render(data: ReportData) -> str:
         ("data", "Data", _data(data)),
     ]
     nav = " ".join(f'<a href="#{anchor}">{title}</a>' for anchor, title, _ in sections[1:])
+    nav += f' <a href="{model_card.CARD_PAGE}">Model card</a>'
     body = "\n".join(
         body
         if anchor == "verdict"

@@ -1,4 +1,5 @@
-"""The evaluation report's entry point: gather the run's artifacts, render, write one file.
+"""The evaluation report's entry point: gather the run's artifacts, render, write the page
+and the model card.
 
 The component's executor and `image-pipeline report` both call `write_report`, so a report
 regenerated from ML Metadata is the one the pipeline wrote.
@@ -10,18 +11,28 @@ import os
 
 import tensorflow as tf
 
-from components.evaluation_report import gather, render
+from components.evaluation_report import gather, model_card, render
 
 REPORT_FILE = "report.html"
 
 
 def write_report(inputs: gather.ReportInputs, directory: str) -> str:
-    """Writes `<directory>/report.html` and returns its path."""
-    page = render.render(gather.gather(inputs))
+    """Writes `<directory>/report.html` and the model card it links to beside it
+    (`model_card.json`, `model_card.html`); returns the report's path."""
+    data = gather.gather(inputs)
     tf.io.gfile.makedirs(directory)
     path = os.path.join(directory, REPORT_FILE)
     with tf.io.gfile.GFile(path, "w") as handle:
-        handle.write(page)
+        handle.write(render.render(data))
+    card = model_card.build(
+        data,
+        model_card.training_record(inputs.model_run_uri),
+        model_card.tflite_record(inputs.tflite_uri),
+        inputs.model_name,
+        inputs.intended_use,
+        inputs.limitations,
+    )
+    model_card.write(card, directory)
     return path
 
 

@@ -274,6 +274,7 @@ def evaluated_run(root: Path, digits_root: Path, with_baseline: bool) -> Evaluat
             examples_uris=[str(root / "examples")],
             statistics_uri=str(root / "statistics"),
             statistics_splits=list(SPLITS),
+            model_name="digits",
         ),
         scans=all_scans,
         logged=logged,

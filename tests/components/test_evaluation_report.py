@@ -8,6 +8,7 @@ values, for what a run rarely produces (nothing wrong, no logs, hostile file nam
 import base64
 import dataclasses
 import io
+import json
 import re
 
 import pytest
@@ -15,7 +16,7 @@ from PIL import Image
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.evaluation_report import executor, gather, render, results, writer
+from components.evaluation_report import executor, gather, model_card, render, results, writer
 from components.evaluation_report.component import EvaluationReportArtifact
 from components.image_evaluator import metrics
 from tests.components import evaluated_run
@@ -169,7 +170,10 @@ def test_the_page_needs_nothing_from_the_network(first, compared):
         assert not EXTERNAL.search(page)
         assert "http://" not in page and "https://" not in page
         for reference in re.findall(r"""(?:src|href)="([^"]*)\"""", page):
-            assert reference.startswith(("#", "data:image/png;base64,")), reference
+            # The one file it links to is the model card, written beside it.
+            assert reference.startswith(("#", "data:image/png;base64,")) or (
+                reference == model_card.CARD_PAGE
+            ), reference
 
 
 def test_what_a_run_may_lack_is_said_rather_than_left_blank(first):
@@ -213,10 +217,17 @@ def test_executor_writes_the_report_into_its_artifact(first_run, tmp_path):
             executor.STATISTICS_KEY: [statistics],
         },
         {executor.REPORT_KEY: [output]},
-        {executor.PIPELINE_NAME_KEY: "digits"},
+        {
+            executor.PIPELINE_NAME_KEY: "digits",
+            executor.MODEL_NAME_KEY: "digits",
+            executor.INTENDED_USE_KEY: "",
+            executor.LIMITATIONS_KEY: "[]",
+        },
     )
     page = (tmp_path / "report" / writer.REPORT_FILE).read_text()
     assert "<title>Evaluation report: digits, run run-7</title>" in page
+    card = json.loads((tmp_path / "report" / model_card.CARD_FILE).read_text())
+    assert card["model_details"]["name"] == "digits"
     assert page == render.render(
         dataclasses.replace(gather.gather(inputs), title=writer.title("digits", "run-7"))
     )
