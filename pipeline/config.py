@@ -21,6 +21,8 @@ FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIXED_PRECISION = ("auto", "on", "off")
 BASELINES = ("latest_blessed", "none")
 KUBEFLOW_BACKENDS = ("kfp", "vertex")
+MAX_WARMUP_REQUESTS = 1000
+"""TF Serving reads at most this many warm-up records (its SavedModel warm-up guide)."""
 
 
 class ConfigError(ValueError):
@@ -443,12 +445,16 @@ class ServingConfig:
     `<output_dir>/tflite/<model_name>/`; 0 keeps them all. Each version appears whole
     (staged, then renamed into place: components/publish.py). The serving signatures refuse
     an image of more than `max_pixels` pixels, read from its header before any pixel is
-    decoded (trainer/decode.py); it must admit every image ingestion accepts.
+    decoded (trainer/decode.py); it must admit every image ingestion accepts. The pushed
+    SavedModel carries `warmup_requests` TF Serving warm-up requests, one per image of the
+    first eval examples, replayed at load so the first user request is not the slow one
+    (components/serving_pusher/warmup.py); 0 writes no warm-up file.
     """
 
     model_name: str = "image_classifier"
     keep_versions: int = 5
     max_pixels: int = 50_000_000
+    warmup_requests: int = 8
 
     def validate(self) -> None:
         require(
@@ -462,6 +468,12 @@ class ServingConfig:
             "serving.keep_versions",
             "a whole number >= 0 (0 keeps every version)",
             self.keep_versions,
+        )
+        require(
+            0 <= self.warmup_requests <= MAX_WARMUP_REQUESTS,
+            "serving.warmup_requests",
+            f"a whole number from 0 (no warm-up file) to {MAX_WARMUP_REQUESTS}",
+            self.warmup_requests,
         )
 
 
@@ -592,6 +604,25 @@ class KubeflowConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ModelCardConfig:
+    """What the model card (components/evaluation_report/model_card.py) cannot learn from
+    the run: what the model is for (empty: said from its classes) and the limitations known
+    beyond those the run shows (no "unknown" class, the eval split's source, the input size,
+    the weakest classes are always listed)."""
+
+    intended_use: str = ""
+    limitations: Sequence[str] = ()
+
+    def validate(self) -> None:
+        require(
+            all(text.strip() for text in self.limitations),
+            "model_card.limitations",
+            "sentences, none empty",
+            list(self.limitations),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """The whole pipeline.
 
@@ -614,6 +645,7 @@ class PipelineConfig:
     evaluation: EvaluationConfig = dataclasses.field(default_factory=EvaluationConfig)
     serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     tflite: TfliteConfig = dataclasses.field(default_factory=TfliteConfig)
+    model_card: ModelCardConfig = dataclasses.field(default_factory=ModelCardConfig)
     beam_pipeline_args: Sequence[str] = (
         "--direct_running_mode=in_memory",
         "--direct_num_workers=1",
@@ -632,6 +664,7 @@ class PipelineConfig:
             self.evaluation,
             self.serving,
             self.tflite,
+            self.model_card,
             self.kubeflow,
         ):
             section.validate()
