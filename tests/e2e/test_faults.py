@@ -1,6 +1,6 @@
 """Faults, as an operator meets them, on the CLI the way a user types it: a run killed (SIGKILL)
-during each of ImageExampleGen, Transform, the Trainer, the Evaluator, the Pusher and the
-TFLitePusher, and interrupted by Ctrl-C and by a scheduler's SIGTERM, resumes with the same
+during each of ImageExampleGen, Transform, the Trainer, the Evaluator, the TFLitePusher and
+the Pusher, and interrupted by Ctrl-C and by a scheduler's SIGTERM, resumes with the same
 command to a blessed, pushed model; then the same command again changes nothing. Two runs at
 once, an output folder that cannot be written, a full disk and a damaged ML Metadata database
 each end in one line that names the path.
@@ -194,8 +194,8 @@ def chain(tmp_path_factory, digits_subset):
         ("Trainer", (f"Trainer: epoch 3/{EPOCHS}",), signal.SIGKILL),
         ("Evaluator", running(nodes.EVALUATOR), signal.SIGKILL),
         ("Evaluator, SIGTERM", running(nodes.EVALUATOR), signal.SIGTERM),
-        ("Pusher", running(nodes.PUSHER), signal.SIGKILL),
         ("TFLitePusher", running(nodes.TFLITE_PUSHER), signal.SIGKILL),
+        ("Pusher", running(nodes.PUSHER), signal.SIGKILL),
     ]
     runs = []
     for name, markers, signum in stops:
