@@ -23,6 +23,7 @@ setup(
         "pillow",
         "pyyaml",
         "scikit-learn",
+        "jsonschema",  # the model card is validated against its schema
         # TFLite model metadata (the writers) and the Task Library the tests classify with.
         "tflite-support==0.4.4",
         # The PredictionLog protos of TF Serving's warm-up file.

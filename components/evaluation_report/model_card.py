@@ -21,7 +21,6 @@ import json
 import os
 from typing import Dict, List, Sequence
 
-import jsonschema
 import tensorflow as tf
 
 from components.evaluation_report.gather import ReportData
@@ -122,6 +121,10 @@ def _bundle_models(directory: str) -> Dict | None:
 def write(card: Dict, directory: str) -> str:
     """Validates `card` against the schema, writes `model_card.json` and `model_card.html`
     into `directory`, and returns the JSON file's path."""
+    # Imported here: it takes seconds (its format checkers build grammars at import), and
+    # compiling the DAG imports this module without writing any card.
+    import jsonschema
+
     with open(SCHEMA_FILE) as handle:
         jsonschema.validate(card, json.load(handle))
     tf.io.gfile.makedirs(directory)
