@@ -15,7 +15,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from trainer.backbones import BACKBONES
-from trainer.conversions import CONVERSIONS
+from trainer.conversions import CONVERSIONS, INT8
 
 FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 MIXED_PRECISION = ("auto", "on", "off")
@@ -486,11 +486,15 @@ class TfliteConfig:
     eval split with the TFLite interpreter and ships to
     `<output_dir>/tflite/<model_name>/<version>/` only if it loses at most
     `max_accuracy_drop` accuracy (a fraction: 0.01 is one point) against the SavedModel.
-    An empty list leaves the TFLite step out of the pipeline.
+    An empty list leaves the TFLite step out of the pipeline. With `qat`, an int8 conversion
+    that misses the tolerance is made again after `qat_epochs` epochs of quantization-aware
+    training on the training images (trainer/qat.py), and the more accurate one is kept.
     """
 
     conversions: Sequence[str] = CONVERSIONS
     max_accuracy_drop: float = 0.01
+    qat: bool = False
+    qat_epochs: int = 2
 
     def validate(self) -> None:
         for index, kind in enumerate(self.conversions):
@@ -511,6 +515,19 @@ class TfliteConfig:
             "tflite.max_accuracy_drop",
             "a fraction in [0, 1] (0.01 is one accuracy point)",
             self.max_accuracy_drop,
+        )
+        require(
+            self.qat_epochs >= 1,
+            "tflite.qat_epochs",
+            "a whole number >= 1 (epochs of quantization-aware training)",
+            self.qat_epochs,
+        )
+        require(
+            not self.qat or INT8 in self.conversions,
+            "tflite.qat",
+            f"false unless tflite.conversions has {INT8} (quantization-aware training only "
+            "remakes the int8 conversion)",
+            self.qat,
         )
 
 

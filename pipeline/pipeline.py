@@ -168,6 +168,8 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
             transform_graph=transform.outputs["transform_graph"],
             conversions=config.tflite.conversions,
             max_accuracy_drop=config.tflite.max_accuracy_drop,
+            qat=config.tflite.qat,
+            qat_epochs=config.tflite.qat_epochs,
             base_directory=config.tflite_dir,
             keep_versions=config.serving.keep_versions,
         ).with_id(nodes.TFLITE_PUSHER)

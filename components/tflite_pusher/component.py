@@ -2,8 +2,10 @@
 
 It takes the Evaluator's blessing like TFX's Pusher, and Transform's outputs for the
 pixels: the transformed eval split to measure each conversion, the transformed training
-split to calibrate the int8 one. Its `pushed_model` output records what shipped, where,
-and each conversion's size and accuracy.
+split to calibrate the int8 one and, with `qat`, to fine-tune the classifier with
+quantization-aware training when that one misses the tolerance (`qat` is an int exec
+property, 0 or 1: ML Metadata stores no booleans). Its `pushed_model` output records what
+shipped, where, and each conversion's size and accuracy.
 """
 
 import json
@@ -23,6 +25,8 @@ from components.tflite_pusher.executor import (
     MAX_ACCURACY_DROP_KEY,
     MODEL_KEY,
     PUSHED_MODEL_KEY,
+    QAT_EPOCHS_KEY,
+    QAT_KEY,
     TRANSFORM_GRAPH_KEY,
     TRANSFORMED_EXAMPLES_KEY,
 )
@@ -32,6 +36,8 @@ class TFLitePusherSpec(ComponentSpec):
     PARAMETERS = {
         CONVERSIONS_KEY: ExecutionParameter(type=str),
         MAX_ACCURACY_DROP_KEY: ExecutionParameter(type=float),
+        QAT_KEY: ExecutionParameter(type=int),
+        QAT_EPOCHS_KEY: ExecutionParameter(type=int),
         BASE_DIRECTORY_KEY: ExecutionParameter(type=str),
         KEEP_VERSIONS_KEY: ExecutionParameter(type=int),
     }
@@ -58,6 +64,8 @@ class TFLitePusher(base_component.BaseComponent):
         transform_graph: types.BaseChannel,
         conversions: Sequence[str],
         max_accuracy_drop: float,
+        qat: bool,
+        qat_epochs: int,
         base_directory: str,
         keep_versions: int,
     ):
@@ -69,6 +77,8 @@ class TFLitePusher(base_component.BaseComponent):
                 transform_graph=transform_graph,
                 conversions=json.dumps(list(conversions)),
                 max_accuracy_drop=max_accuracy_drop,
+                qat=int(qat),
+                qat_epochs=qat_epochs,
                 base_directory=base_directory,
                 keep_versions=keep_versions,
                 pushed_model=types.Channel(type=standard_artifacts.PushedModel),

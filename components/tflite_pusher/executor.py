@@ -24,6 +24,8 @@ TRANSFORM_GRAPH_KEY = "transform_graph"
 PUSHED_MODEL_KEY = "pushed_model"
 CONVERSIONS_KEY = "conversions"
 MAX_ACCURACY_DROP_KEY = "max_accuracy_drop"
+QAT_KEY = "qat"
+QAT_EPOCHS_KEY = "qat_epochs"
 BASE_DIRECTORY_KEY = "base_directory"
 KEEP_VERSIONS_KEY = "keep_versions"
 
@@ -53,6 +55,8 @@ class Executor(base_executor.BaseExecutor):
             artifact_dir=pushed.uri,
             base_directory=exec_properties[BASE_DIRECTORY_KEY],
             keep_versions=int(exec_properties[KEEP_VERSIONS_KEY]),
+            qat=bool(exec_properties[QAT_KEY]),
+            qat_epochs=int(exec_properties[QAT_EPOCHS_KEY]),
         )
         pushed.set_int_custom_property("pushed", int(result.destination is not None))
         if result.destination:

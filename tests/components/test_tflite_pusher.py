@@ -33,6 +33,12 @@ def test_tflite_pusher_follows_the_blessing_and_transform():
     assert pusher.exec_properties["max_accuracy_drop"] == 0.01
 
 
+def test_qat_settings_reach_the_executor():
+    assert components()[nodes.TFLITE_PUSHER].exec_properties["qat"] == 0
+    pusher = components(qat=True, qat_epochs=3)[nodes.TFLITE_PUSHER]
+    assert (pusher.exec_properties["qat"], pusher.exec_properties["qat_epochs"]) == (1, 3)
+
+
 def test_no_conversions_leaves_tflite_out_of_the_dag():
     assert nodes.TFLITE_PUSHER not in components(conversions=[])
 
