@@ -158,6 +158,8 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         model_blessing=evaluator.outputs["blessing"],
         base_directory=config.serving_dir,
         keep_versions=config.serving.keep_versions,
+        examples=training_examples,
+        warmup_requests=config.serving.warmup_requests,
     ).with_id(nodes.PUSHER)
 
     tflite_pusher = (

@@ -2,8 +2,10 @@
 
 TFX's Pusher executor copies the SavedModel file by file into `<base>/<version>/` (a
 server polling at the wrong moment loads half a model) and keeps every version forever.
-This one reuses its blessing check, model path and `pushed_*` properties, and publishes
-through components.publish: staged, renamed into place, old versions pruned.
+This one reuses its blessing check, model path and `pushed_*` properties, builds the pushed
+copy in its own artifact folder (the SavedModel plus TF Serving's warm-up requests,
+warmup.py) and publishes that copy through components.publish: staged, renamed into place,
+old versions pruned. The archive copy and the published version are the same bytes.
 """
 
 import json
@@ -17,9 +19,14 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import publish
+from components.serving_pusher import warmup
 
 KEEP_VERSIONS = "keep_versions"
 """Key in the Pusher's custom_config: how many versions stay (0 keeps them all)."""
+WARMUP_REQUESTS = "warmup_requests"
+"""Key in the Pusher's custom_config: how many warm-up requests to write (0: no file)."""
+EXAMPLES_KEY = "examples"
+"""ServingPusher's input: the raw Examples whose eval images make the warm-up requests."""
 
 
 class Executor(tfx_pusher.Executor):
@@ -48,10 +55,18 @@ class Executor(tfx_pusher.Executor):
             exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null"
         )
         keep_versions = int((custom_config or {}).get(KEEP_VERSIONS, 0))
-        published = publish.publish(model_path, base_directory, keep_versions)
+        warmup_requests = int((custom_config or {}).get(WARMUP_REQUESTS, 0))
+        io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as TFX's Pusher
+        if warmup_requests:
+            examples = input_dict.get(EXAMPLES_KEY)
+            if not examples:
+                raise ValueError(
+                    f"ServingPusher: warmup_requests={warmup_requests} but no `examples` input"
+                )
+            warmup.write_warmup_requests(model_push.uri, examples, warmup_requests)
+        published = publish.publish(model_push.uri, base_directory, keep_versions)
         if published.new:
             logging.info("Model version %s published: %s", published.version, published.destination)
-        io_utils.copy_dir(model_path, model_push.uri)  # the archive copy, as TFX's Pusher
         self._MarkPushed(
             model_push, pushed_destination=published.destination, pushed_version=published.version
         )

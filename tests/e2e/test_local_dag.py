@@ -16,9 +16,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow_model_analysis.writers import eval_config_writer
+from tensorflow_serving.apis import prediction_log_pb2
 
 from components.evaluation_report import writer
+from components.serving_pusher import warmup
 from pipeline import cli, config_loader, local_runner, metadata, nodes, predict, summary
+from trainer import features
 
 REPO = Path(__file__).resolve().parents[2]
 CLASSES = {b"0", b"1", b"2"}
@@ -80,6 +83,30 @@ def test_model_is_blessed_and_pushed(runs):
     assert first_summary.pushed_to is not None
     assert Path(first_summary.pushed_to).parent == Path(config.serving_dir)
     assert (Path(first_summary.pushed_to) / "saved_model.pb").is_file()
+
+
+def test_pushed_model_carries_the_configured_warmup_requests_of_eval_images(runs):
+    config, first, first_summary, _ = runs
+    pushed = Path(first_summary.pushed_to)
+    records = tf.data.TFRecordDataset(str(pushed / warmup.WARMUP_FILE))
+    requests = [
+        prediction_log_pb2.PredictionLog.FromString(r.numpy()).predict_log.request for r in records
+    ]
+    assert len(requests) == config.serving.warmup_requests == 8
+    examples = first[nodes.EXAMPLE_GEN].output("examples")
+    eval_files = tf.io.gfile.glob(f"{examples.uri}/Split-eval/*")
+    eval_images = {
+        tf.train.Example.FromString(r.numpy())
+        .features.feature[features.IMAGE_KEY]
+        .bytes_list.value[0]
+        for r in tf.data.TFRecordDataset(eval_files, compression_type="GZIP")
+    }
+    serve = tf.saved_model.load(str(pushed)).signatures["serving_default"]
+    for request in requests:
+        assert request.model_spec.signature_name == "serving_default"
+        images = tf.make_ndarray(request.inputs["image_bytes"])
+        assert images.shape == (1,) and images[0] in eval_images
+        assert serve(image_bytes=tf.constant(images))["classes"].shape == (1, 3)
 
 
 def test_pushed_model_classifies_png_bytes_from_disk(runs, digits_subset):
