@@ -13,6 +13,7 @@ like a post-training conversion does. BatchNormalization stays frozen, as in fin
 from __future__ import annotations
 
 import time
+from typing import List
 
 import numpy as np
 import tensorflow as tf
@@ -32,26 +33,35 @@ LEARNING_RATE = 1e-5
 BATCH_SIZE = 32
 
 
-def flatten(classifier: tf.keras.Model) -> tf.keras.Model:
-    """The classifier with each nested model (the backbone) inlined as a copy with the same
-    weights; it takes the same named input.
-
-    The classifier must be a chain, as `trainer.model.build_model` makes it: input, then
-    each top-level layer or nested model applied to the previous one's output.
-    """
-    layers = classifier.get_config()["layers"]
-    for previous, current in zip(layers, layers[1:], strict=False):
-        inbound = [node[0] for call in current["inbound_nodes"] for node in call]
-        if inbound != [previous["name"]]:
+def chain(classifier: tf.keras.Model) -> List[tf.keras.layers.Layer]:
+    """The layers of the classifier's graph, input to output, each taking the previous
+    one's output, as `trainer.model.build_model` makes them; layers only tracked on the
+    model (the exported SavedModel's `tft_layer`) are not in it."""
+    if len(classifier.inputs) != 1 or len(classifier.outputs) != 1:
+        raise ValueError(f"QAT: {classifier.name} must have one input and one output")
+    layers = []
+    tensor = classifier.outputs[0]
+    layer, node_index, _ = tensor._keras_history
+    while not isinstance(layer, tf.keras.layers.InputLayer):
+        inputs = tf.nest.flatten(layer.inbound_nodes[node_index].keras_inputs)
+        if len(inputs) != 1:
             raise ValueError(
                 f"QAT: {classifier.name} is not a chain of layers, so it cannot be flattened: "
-                f"layer {current['name']} takes {inbound}, not the output of {previous['name']}"
+                f"layer {layer.name} takes {len(inputs)} inputs"
             )
+        layers.append(layer)
+        layer, node_index, _ = inputs[0]._keras_history
+    return layers[::-1]
+
+
+def flatten(classifier: tf.keras.Model) -> tf.keras.Model:
+    """The classifier with each nested model (the backbone) inlined as a copy with the same
+    weights; it takes the same named input."""
     inputs = tf.keras.Input(classifier.input_shape[1:], name=classifier.input_names[0])
     x = inputs
-    for layer in classifier.layers[1:]:
+    for layer in chain(classifier):
         if isinstance(layer, tf.keras.Model):
-            nested = tf.keras.models.clone_model(layer, input_tensors=x)
+            nested = tf.keras.models.clone_model(layer, input_tensors=[x])
             nested.set_weights(layer.get_weights())
             x = nested.output
         else:

@@ -68,8 +68,8 @@ def test_flattening_keeps_the_function_and_quantize_wraps_supported_layers(class
     )
     branched = tf.keras.Input((IMAGE_SIZE, IMAGE_SIZE, 3), name=tflite.IMAGE)
     x = tf.keras.layers.Conv2D(3, 1)(branched)
-    with pytest.raises(ValueError, match="not a chain of layers"):
-        qat.flatten(tf.keras.Model(branched, tf.keras.layers.Add()([branched, x])))
+    with pytest.raises(ValueError, match="layer join takes 2 inputs"):
+        qat.flatten(tf.keras.Model(branched, tf.keras.layers.Add(name="join")([branched, x])))
     quantized = qat.quantize(classifier)
     wrapped = {
         type(layer.layer).__name__
@@ -108,6 +108,8 @@ def test_qat_makes_an_int8_model_with_uint8_input_that_classifies(classifier, di
 
 def push_with_qat(classifier, transformed_digits, folder, max_accuracy_drop):
     saved_model_dir = str(folder / "saved_model")
+    # Tracked on the model, outside its graph, as trainer/export.py saves it.
+    classifier.tft_layer = transformed_digits.tf_transform_output.transform_features_layer()
     classifier.save(saved_model_dir)
     return push.convert_and_push(
         saved_model_dir=saved_model_dir,
