@@ -3,11 +3,12 @@ convert it to full-integer TFLite.
 
 tensorflow-model-optimization's 8-bit scheme quantizes neither a model nested in another
 (the EfficientNet backbone is one) nor every layer: it has no scheme for Rescaling,
-Normalization, Multiply (the squeeze-and-excitation gate) or a BatchNormalization that it
-does not fold into a convolution. So the classifier is first rebuilt flat, with the same
-weights; the layers tfmot supports are annotated and trained with fake quantization, the
-others train in float, and the converter calibrates those from the representative images
-like a post-training conversion does. BatchNormalization stays frozen, as in fine-tuning.
+Normalization or Multiply (the squeeze-and-excitation gate), and BatchNormalization only
+where it folds into the convolution before it (as in EfficientNet: every one does). So the
+classifier is first rebuilt flat, with the same weights; the layers tfmot supports are
+annotated and trained with fake quantization, the others train in float, and the converter
+calibrates those from the representative images like a post-training conversion does.
+BatchNormalization stays frozen, as in fine-tuning.
 """
 
 from __future__ import annotations
@@ -74,14 +75,18 @@ def quantize(classifier: tf.keras.Model) -> tf.keras.Model:
     supports, the other layers left in float, and BatchNormalization frozen."""
     flat = flatten(classifier)
     registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+
+    def quantizable(layer):
+        return registry.supports(layer) or isinstance(layer, tf.keras.layers.BatchNormalization)
+
     unsupported = sorted(
-        {type(layer).__name__ for layer in flat.layers[1:] if not registry.supports(layer)}
+        {type(layer).__name__ for layer in flat.layers[1:] if not quantizable(layer)}
     )
     logging.info("QAT: layers left in float (no tfmot 8-bit scheme): %s", ", ".join(unsupported))
 
     def annotate(layer):
         clone = layer.__class__.from_config(layer.get_config())
-        if registry.supports(layer):
+        if quantizable(layer):
             return tfmot.quantization.keras.quantize_annotate_layer(clone)
         return clone
 
@@ -89,8 +94,9 @@ def quantize(classifier: tf.keras.Model) -> tf.keras.Model:
     annotated.set_weights(flat.get_weights())
     quantized = tfmot.quantization.keras.quantize_apply(annotated)
     for layer in quantized.layers:
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            layer.trainable = False
+        inner = getattr(layer, "layer", layer)
+        if isinstance(inner, tf.keras.layers.BatchNormalization):
+            inner.trainable = False
     return quantized
 
 

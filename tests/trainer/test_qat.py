@@ -76,10 +76,12 @@ def test_flattening_keeps_the_function_and_quantize_wraps_supported_layers(class
         for layer in quantized.layers
         if isinstance(layer, tfmot.quantization.keras.QuantizeWrapperV2)
     }
-    assert {"Conv2D", "Dense", "Activation"} <= wrapped
-    assert not {"Rescaling", "BatchNormalization", "Multiply"} & wrapped
+    assert {"Conv2D", "Dense", "Activation", "BatchNormalization"} <= wrapped
+    assert not {"Rescaling", "Multiply"} & wrapped
     batch_norms = [
-        layer for layer in quantized.layers if isinstance(layer, tf.keras.layers.BatchNormalization)
+        layer.layer
+        for layer in quantized.layers
+        if isinstance(getattr(layer, "layer", None), tf.keras.layers.BatchNormalization)
     ]
     assert batch_norms and not any(layer.trainable for layer in batch_norms)
 
