@@ -10,6 +10,12 @@ Quantisation can cost accuracy, so every conversion is run with the real
 on the very same pixels: a conversion ships only when its accuracy drop is within the
 configured tolerance. The full-integer conversion is calibrated on transformed training
 images.
+
+Every model `write_bundle` writes carries standard TFLite model metadata
+(trainer/tflite_metadata.py): name, version, a description with its conversion and
+accuracy, the input's normalisation (mean 0, std 1 on RGB pixels in [0, 255]) and the
+output's label file. So the TFLite Task Library and Android Studio's ML Model Binding use
+it as is; `labels.txt` and `metadata.json` beside it say the same for any other client.
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
 
-from trainer import features
+from trainer import features, tflite_metadata
 from trainer.conversions import CONVERSIONS, DYNAMIC_RANGE, FLOAT32, INT8
 
-LABELS_FILE = "labels.txt"
+LABELS_FILE = tflite_metadata.LABELS_FILE
 METADATA_FILE = "metadata.json"
 CALIBRATION_IMAGES = 100
 """Representative training images for the int8 calibration; more adds time, not accuracy."""
@@ -184,16 +190,34 @@ def write_bundle(
     class_names: Sequence[str | bytes],
     image_size: int,
     float_accuracy: float,
+    model_version: str = "",
 ) -> None:
-    """The models, `labels.txt` (in output order) and `metadata.json` into `directory`."""
+    """The models, with their metadata embedded, `labels.txt` (in output order) and
+    `metadata.json` into `directory`.
+
+    `model_version`: the embedded version, e.g. the Trainer's model artifact the models were
+    converted from; empty leaves it out.
+    """
+    names = [_text(name) for name in class_names]
+    models = {
+        conversion.kind: tflite_metadata.embed(
+            conversion.content,
+            names,
+            model_version,
+            tflite_metadata.description(names, conversion.kind, conversion.accuracy),
+        )
+        for conversion in conversions
+    }
     tf.io.gfile.makedirs(directory)
     for conversion in conversions:
         with tf.io.gfile.GFile(os.path.join(directory, conversion.filename), "wb") as f:
-            f.write(conversion.content)
+            f.write(models[conversion.kind])
     with tf.io.gfile.GFile(os.path.join(directory, LABELS_FILE), "w") as f:
-        f.write("".join(f"{_text(name)}\n" for name in class_names))
+        f.write("".join(f"{name}\n" for name in names))
     with tf.io.gfile.GFile(os.path.join(directory, METADATA_FILE), "w") as f:
-        f.write(json.dumps(bundle_metadata(conversions, image_size, float_accuracy), indent=2))
+        f.write(
+            json.dumps(bundle_metadata(conversions, models, image_size, float_accuracy), indent=2)
+        )
 
 
 def _text(name: str | bytes) -> str:
@@ -201,9 +225,13 @@ def _text(name: str | bytes) -> str:
 
 
 def bundle_metadata(
-    conversions: Sequence[Conversion], image_size: int, float_accuracy: float
+    conversions: Sequence[Conversion],
+    models: Dict[str, bytes],
+    image_size: int,
+    float_accuracy: float,
 ) -> Dict:
-    """What an app needs to feed the model and read its output."""
+    """What an app needs to feed the model and read its output; `models`: each kind's
+    `.tflite` as written."""
     return {
         "input": {
             "name": "image",
@@ -223,7 +251,8 @@ def bundle_metadata(
             conversion.kind: {
                 "file": conversion.filename,
                 "input_dtype": TFLiteClassifier(conversion.content).input_dtype,
-                "size_bytes": len(conversion.content),
+                "size_bytes": len(models[conversion.kind]),
+                "embedded_metadata": True,
                 "accuracy": conversion.accuracy,
                 "accuracy_drop": conversion.accuracy_drop,
                 "agreement_with_float_model": conversion.agreement,

@@ -115,7 +115,12 @@ def convert_and_push(
     class_names = transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
     image_size = int(images.shape[1])
     tflite.write_bundle(
-        os.path.join(artifact_dir, BUNDLE_DIR), converted, class_names, image_size, float_accuracy
+        os.path.join(artifact_dir, BUNDLE_DIR),
+        converted,
+        class_names,
+        image_size,
+        float_accuracy,
+        model_version=saved_model_dir,
     )
     passed, held_back = split_by_tolerance(converted, max_accuracy_drop)
     for kind, reason in held_back.items():
@@ -123,7 +128,9 @@ def convert_and_push(
     destination = None
     if passed:
         staged = os.path.join(artifact_dir, SHIPPED_DIR)
-        tflite.write_bundle(staged, passed, class_names, image_size, float_accuracy)
+        tflite.write_bundle(
+            staged, passed, class_names, image_size, float_accuracy, model_version=saved_model_dir
+        )
         destination = publish.publish(staged, base_directory, keep_versions).destination
         logging.info("TFLite: shipped %s to %s", ", ".join(c.kind for c in passed), destination)
     return PushResult(

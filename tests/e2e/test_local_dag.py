@@ -8,6 +8,7 @@ whole: tests/e2e/test_faults.py.) The evaluation report
 of each run, the report command and the TFMA notebook are checked on these runs too.
 """
 
+import json
 from pathlib import Path
 
 import nbclient
@@ -15,12 +16,14 @@ import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_lite_support.metadata.python.metadata import MetadataDisplayer
 from tensorflow_model_analysis.writers import eval_config_writer
 from tensorflow_serving.apis import prediction_log_pb2
 
 from components.evaluation_report import writer
 from components.serving_pusher import warmup
 from pipeline import cli, config_loader, local_runner, metadata, nodes, predict, summary
+from tests.trainer import task_library
 from trainer import features
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,6 +156,33 @@ def test_tflite_is_measured_and_the_float_conversion_ships_with_its_labels(runs,
         predict.load(str(pushed / "model_float32.tflite")), [image], top_k=3
     )
     assert sorted(predictions[0].classes) == ["0", "1", "2"] and not predictions[0].error
+
+
+def test_shipped_tflite_carries_metadata_and_the_task_library_agrees_with_predict(
+    runs, digits_subset, tmp_path
+):
+    """Every shipped `.tflite` names the Trainer's model it was converted from and packs
+    labels.txt; the real Task Library, fed by that metadata alone, classifies digit scans
+    written at the model's input size (so neither resizes) like `predict`: exactly on PNGs,
+    within the two JPEG decoders' difference on JPEGs."""
+    _, first, first_summary, _ = runs
+    pushed = Path(first_summary.tflite["destination"])
+    size = json.loads((pushed / "metadata.json").read_text())["input"]["shape"][1]
+    files = task_library.write_at_size(sorted(digits_subset.rglob("*.png"))[::6], size, tmp_path)
+    trainer_model = first[nodes.TRAINER].output("model").uri
+    for kind in first_summary.tflite["shipped"]:
+        model = pushed / f"model_{kind}.tflite"
+        displayer = MetadataDisplayer.with_model_file(str(model))
+        assert json.loads(displayer.get_metadata_json())["version"].startswith(trainer_model)
+        labels = displayer.get_associated_file_buffer("labels.txt")
+        assert labels == (pushed / "labels.txt").read_bytes()
+        png = task_library.compare_with_predict(model, files["png"])
+        assert png["flipped"] == [], kind
+        assert png["largest_score_difference"] <= task_library.PNG_SCORE_TOLERANCE[kind], kind
+        assert png["accuracy"]["task_library"] == png["accuracy"]["predict"] >= 0.6
+        jpeg = task_library.compare_with_predict(model, files["jpg"])
+        assert len(jpeg["flipped"]) <= task_library.JPEG_FLIPS, kind
+        assert jpeg["accuracy"]["task_library"] >= 0.6, kind
 
 
 def test_second_run_is_compared_with_the_blessed_baseline(runs):

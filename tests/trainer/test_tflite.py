@@ -11,9 +11,11 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow_lite_support.metadata.python.metadata import MetadataDisplayer
 
 from components.tflite_pusher import push
 from pipeline import config as config_lib
+from tests.trainer import task_library
 from tests.trainer.conftest import IMAGE_SIZE
 from trainer import export, features, preprocessing, tflite
 
@@ -85,20 +87,84 @@ def test_int8_accuracy_drop_is_measured_and_gated_by_the_configured_tolerance(co
     assert len(int8.content) <= 0.4 * len(conversions[tflite.FLOAT32].content)
 
 
-def test_bundle_holds_every_model_the_labels_and_what_an_app_needs(
-    converted, transformed_digits, tmp_path
-):
-    float_accuracy, conversions = converted
-    bundle = tmp_path / "bundle"
+@pytest.fixture(scope="module")
+def bundle(converted, transformed_digits, trained, tmp_path_factory):
+    """write_bundle's folder, every conversion in it, versioned by the trained model."""
+    _, conversions = converted
+    folder = tmp_path_factory.mktemp("bundle")
     class_names = transformed_digits.tf_transform_output.vocabulary_by_name(
         features.LABEL_VOCABULARY
     )
-    tflite.write_bundle(str(bundle), list(conversions.values()), class_names, IMAGE_SIZE, 0.5)
+    tflite.write_bundle(
+        str(folder),
+        list(conversions.values()),
+        class_names,
+        IMAGE_SIZE,
+        0.5,
+        model_version=trained.serving_model_dir,
+    )
+    return folder
 
+
+def test_bundle_holds_every_model_the_labels_and_what_an_app_needs(
+    converted, transformed_digits, bundle
+):
+    _, conversions = converted
+    class_names = transformed_digits.tf_transform_output.vocabulary_by_name(
+        features.LABEL_VOCABULARY
+    )
     assert (bundle / "labels.txt").read_text().split() == [name.decode() for name in class_names]
     metadata = json.loads((bundle / "metadata.json").read_text())
     assert metadata["input"]["shape"] == [1, IMAGE_SIZE, IMAGE_SIZE, 3]
     assert metadata["models"]["int8"]["input_dtype"] == "uint8"
     for kind, conversion in conversions.items():
-        assert (bundle / conversion.filename).stat().st_size == len(conversion.content)
-        assert metadata["models"][kind]["size_bytes"] == len(conversion.content)
+        size = (bundle / conversion.filename).stat().st_size
+        assert len(conversion.content) < size < len(conversion.content) + 5000
+        assert metadata["models"][kind]["size_bytes"] == size
+        assert metadata["models"][kind]["embedded_metadata"] is True
+
+
+def test_every_model_carries_its_metadata_and_labels(converted, trained, bundle):
+    _, conversions = converted
+    class_names = (bundle / "labels.txt").read_text().split()
+    for kind, conversion in conversions.items():
+        displayer = MetadataDisplayer.with_model_file(str(bundle / conversion.filename))
+        model = json.loads(displayer.get_metadata_json())
+        assert model["name"] == "image_classifier"
+        assert model["version"] == trained.serving_model_dir
+        assert model["description"] == (
+            f"Classifies an image into one of 3 classes ({', '.join(class_names)}). TFLite "
+            f"{kind} conversion; accuracy {conversion.accuracy:.4f} on the eval split."
+        )
+        assert displayer.get_packed_associated_file_list() == ["labels.txt"]
+        labels = displayer.get_associated_file_buffer("labels.txt")
+        assert labels == (bundle / "labels.txt").read_bytes()
+        (subgraph,) = model["subgraph_metadata"]
+        (image,) = subgraph["input_tensor_metadata"]
+        assert image["content"]["content_properties"]["color_space"] == "RGB"
+        (normalization,) = image["process_units"]
+        assert normalization["options"] == {"mean": [0.0], "std": [1.0]}
+        (probabilities,) = subgraph["output_tensor_metadata"]
+        (label_file,) = probabilities["associated_files"]
+        assert label_file == {**label_file, "name": "labels.txt", "type": "TENSOR_AXIS_LABELS"}
+
+
+@pytest.mark.parametrize("kind", tflite.CONVERSIONS)
+def test_task_library_classifies_png_and_jpeg_files_like_predict(
+    converted, bundle, digits_subset, tmp_path, kind
+):
+    """The real Task Library, fed by the embedded metadata alone, on the eval images written
+    at the model's input size as PNG and JPEG, against `pipeline.predict` on the same files.
+    Neither resizes, so on a PNG both see the same pixels; a JPEG each decodes its own way."""
+    model = bundle / converted[1][kind].filename
+    files = task_library.write_at_size(
+        sorted(digits_subset.rglob("*.png"))[::6], IMAGE_SIZE, tmp_path
+    )
+    png = task_library.compare_with_predict(model, files["png"])
+    assert png["flipped"] == []  # top-1 class identical on every file
+    assert png["largest_score_difference"] <= task_library.PNG_SCORE_TOLERANCE[kind]
+    assert png["accuracy"]["task_library"] == png["accuracy"]["predict"] >= 0.8
+    jpeg = task_library.compare_with_predict(model, files["jpg"])
+    print(f"{kind}: PNG {png}, JPEG {jpeg}")  # the measured agreement (pytest -rP)
+    assert len(jpeg["flipped"]) <= task_library.JPEG_FLIPS
+    assert jpeg["accuracy"]["task_library"] >= 0.8
