@@ -143,25 +143,6 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         eval_config=eval_config(config),
     ).with_id(nodes.EVALUATOR)
 
-    evaluation_report = EvaluationReport(
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
-        model=trainer.outputs["model"],
-        model_run=trainer.outputs["model_run"],
-        examples=training_examples,
-        statistics=statistics_gen.outputs["statistics"],
-        pipeline_name=config.pipeline_name,
-    ).with_id(nodes.EVALUATION_REPORT)
-
-    pusher = ServingPusher(
-        model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
-        base_directory=config.serving_dir,
-        keep_versions=config.serving.keep_versions,
-        examples=training_examples,
-        warmup_requests=config.serving.warmup_requests,
-    ).with_id(nodes.PUSHER)
-
     tflite_pusher = (
         TFLitePusher(
             model=trainer.outputs["model"],
@@ -179,6 +160,32 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         else None
     )
 
+    # After the TFLitePusher, whose variants the model card lists; the ServingPusher ships
+    # the card with the model.
+    evaluation_report = EvaluationReport(
+        evaluation=evaluator.outputs["evaluation"],
+        blessing=evaluator.outputs["blessing"],
+        model=trainer.outputs["model"],
+        model_run=trainer.outputs["model_run"],
+        examples=training_examples,
+        statistics=statistics_gen.outputs["statistics"],
+        pipeline_name=config.pipeline_name,
+        model_name=config.serving.model_name,
+        tflite_pushed_model=tflite_pusher.outputs["pushed_model"] if tflite_pusher else None,
+        intended_use=config.model_card.intended_use,
+        limitations=config.model_card.limitations,
+    ).with_id(nodes.EVALUATION_REPORT)
+
+    pusher = ServingPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        base_directory=config.serving_dir,
+        keep_versions=config.serving.keep_versions,
+        examples=training_examples,
+        warmup_requests=config.serving.warmup_requests,
+        model_card=evaluation_report.outputs["report"],
+    ).with_id(nodes.PUSHER)
+
     components = [
         example_gen,
         statistics_gen,
@@ -192,9 +199,9 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         *([tuner] if tuner else []),
         trainer,
         evaluator,
+        *([tflite_pusher] if tflite_pusher else []),
         evaluation_report,
         pusher,
-        *([tflite_pusher] if tflite_pusher else []),
     ]
     return _pipeline(config, components, orchestrator)
 

@@ -2,7 +2,8 @@
 
 It says what actually happened (not what the config asked for): examples per split, files
 quarantined, ignored and dropped as duplicates, the anomalies in plain words, which weights
-the model started from, eval accuracy, the blessing, and where the pushed model is.
+the model started from, eval accuracy, the blessing, where the pushed model and its model
+card are, and the TFLite conversions.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import os
 from typing import Dict, List
 
 from ml_metadata.proto import metadata_store_pb2
+from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from components.evaluation_report import results, writer
+from components.evaluation_report import model_card, results, writer
 from components.image_example_gen import sizes
 from components.image_example_gen.executor import REPORT_DIR, read_counts
+from components.tflite_pusher.push import POST_TRAINING, QUANTIZATION_AWARE
 from components.validation_gate import executor as gate_executor
 from components.validation_gate import gate
 from pipeline import metadata, nodes
@@ -57,6 +60,8 @@ class RunSummary:
     """The component a run that did not finish stopped at, and its state."""
     unchanged: bool = False
     """The whole run came from the cache: the pushed model is the one already current."""
+    model_card: str | None = None
+    """The model card's page: the one shipped in the pushed model, else the report's."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -95,11 +100,12 @@ class RunSummary:
             + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
             f"  blessed          {verdict}",
             f"  report           {self.report or 'not written'}",
+            f"  model card       {self.model_card or 'not written'}",
             f"  pushed model     {self._pushed_text()}",
             f"  tflite           {_tflite_text(self.tflite)}",
         ]
         if self.first_run and self.blessed is not None:
-            lines.insert(-4, "  baseline         none yet: judged on the absolute bounds alone")
+            lines.insert(-5, "  baseline         none yet: judged on the absolute bounds alone")
         return "\n".join(lines)
 
     def _pushed_text(self) -> str:
@@ -229,6 +235,7 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
         tflite=_tflite(node_runs),
         first_run=not (names and names.had_baseline),
         report=_report(node_runs),
+        model_card=_model_card(node_runs),
         stopped_at=stopped_at,
         unchanged=all(
             run.state == "cached" for node, run in node_runs.items() if node not in nodes.RESOLVERS
@@ -254,6 +261,17 @@ def _report(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
     return os.path.join(report.uri, writer.REPORT_FILE) if report else None
 
 
+def _model_card(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
+    pushed_to = _pushed_to(node_runs)
+    report = metadata.output_of(node_runs, nodes.EVALUATION_REPORT, "report")
+    candidates = [
+        *([os.path.join(pushed_to, model_card.SHIPPED_DIR)] if pushed_to else []),
+        *([report.uri] if report else []),
+    ]
+    pages = [os.path.join(folder, model_card.CARD_PAGE) for folder in candidates]
+    return next((page for page in pages if fileio.exists(page)), None)
+
+
 def _tflite(node_runs: Dict[str, metadata.NodeRun]) -> Dict | None:
     pushed = metadata.output_of(node_runs, nodes.TFLITE_PUSHER, "pushed_model")
     if not pushed or "tflite_result" not in pushed.custom_properties:
@@ -269,6 +287,15 @@ def _tflite_text(result: Dict | None) -> str:
         + ("" if kind in result["shipped"] else f" (held back: {result['held_back'][kind]})")
         for kind in result["sizes"]
     ]
+    aware = result.get("int8_accuracies", {}).get(QUANTIZATION_AWARE)
+    if aware is not None:
+        kept = (
+            "quantization-aware" if result["int8_method"] == QUANTIZATION_AWARE else "post-training"
+        )
+        parts.append(
+            f"int8 post-training acc {result['int8_accuracies'][POST_TRAINING]:.4f}, "
+            f"quantization-aware {aware:.4f} (kept {kept})"
+        )
     return f"{'; '.join(parts)}; float {result['float_accuracy']:.4f} -> " + (
         result["destination"] or "nothing shipped"
     )

@@ -160,28 +160,41 @@ def convert_and_compare(
     conversions = []
     for kind in kinds:
         started = time.monotonic()
-        content = convert(classifier, kind, calibration)
-        predicted = np.argmax(TFLiteClassifier(content).predict(eval_images), axis=1)
-        accuracy = float(np.mean(predicted == eval_labels))
-        conversion = Conversion(
-            kind=kind,
-            content=content,
-            accuracy=accuracy,
-            agreement=float(np.mean(predicted == reference)),
-            accuracy_drop=float_accuracy - accuracy,
+        conversion = measure(
+            kind, convert(classifier, kind, calibration), reference, eval_images, eval_labels
         )
         logging.info(
             "TFLite %s: %.2f MB, accuracy %.4f (drop %.4f), agrees with the float model on "
             "%.1f%% of images, converted and evaluated in %.0f s",
             kind,
-            len(content) / 1e6,
-            accuracy,
+            len(conversion.content) / 1e6,
+            conversion.accuracy,
             conversion.accuracy_drop,
             100 * conversion.agreement,
             time.monotonic() - started,
         )
         conversions.append(conversion)
     return float_accuracy, conversions
+
+
+def measure(
+    kind: str,
+    content: bytes,
+    reference: np.ndarray,
+    eval_images: np.ndarray,
+    eval_labels: np.ndarray,
+) -> Conversion:
+    """The converted model `content` run by the interpreter on the eval images, against the
+    labels and against `reference`, the float classifier's predicted classes."""
+    predicted = np.argmax(TFLiteClassifier(content).predict(eval_images), axis=1)
+    accuracy = float(np.mean(predicted == eval_labels))
+    return Conversion(
+        kind=kind,
+        content=content,
+        accuracy=accuracy,
+        agreement=float(np.mean(predicted == reference)),
+        accuracy_drop=float(np.mean(reference == eval_labels)) - accuracy,
+    )
 
 
 def write_bundle(

@@ -31,6 +31,9 @@ from trainer.run import TRAINING_RECORD
 
 CARD_FILE = "model_card.json"
 CARD_PAGE = "model_card.html"
+SHIPPED_DIR = "assets.extra"
+"""Where the ServingPusher ships the card inside the pushed SavedModel: TF Serving ignores
+`assets.extra` (it reads only its warm-up file there), and the card travels with the model."""
 SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "model_card.schema.json")
 SCHEMA_VERSION = "0.0.2"
 LOWEST_RECALL_SHOWN = 3
@@ -134,6 +137,25 @@ def write(card: Dict, directory: str) -> str:
     with tf.io.gfile.GFile(os.path.join(directory, CARD_PAGE), "w") as handle:
         handle.write(render(card))
     return path
+
+
+def ship(report_dir: str, saved_model_dir: str) -> List[str]:
+    """Copies the card written into `report_dir` into `<saved_model_dir>/assets.extra/`;
+    returns the copies' paths. A report without a card (written before cards were) is an
+    error: the pipeline that asks for the card to be shipped writes one."""
+    destination = os.path.join(saved_model_dir, SHIPPED_DIR)
+    tf.io.gfile.makedirs(destination)
+    copies = []
+    for name in (CARD_FILE, CARD_PAGE):
+        source = os.path.join(report_dir, name)
+        if not tf.io.gfile.exists(source):
+            raise FileNotFoundError(
+                f"No model card at {source}: the EvaluationReport that made {report_dir} "
+                "wrote none. Rerun the pipeline so its report writes the card."
+            )
+        copies.append(os.path.join(destination, name))
+        tf.io.gfile.copy(source, copies[-1], overwrite=True)
+    return copies
 
 
 def render(card: Dict) -> str:

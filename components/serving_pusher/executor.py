@@ -3,9 +3,10 @@
 TFX's Pusher executor copies the SavedModel file by file into `<base>/<version>/` (a
 server polling at the wrong moment loads half a model) and keeps every version forever.
 This one reuses its blessing check, model path and `pushed_*` properties, builds the pushed
-copy in its own artifact folder (the SavedModel plus TF Serving's warm-up requests,
-warmup.py) and publishes that copy through components.publish: staged, renamed into place,
-old versions pruned. The archive copy and the published version are the same bytes.
+copy in its own artifact folder (the SavedModel, TF Serving's warm-up requests from
+warmup.py, the model card in `assets.extra/`) and publishes that copy through
+components.publish: staged, renamed into place, old versions pruned. The archive copy and
+the published version are the same bytes.
 """
 
 import json
@@ -19,6 +20,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import publish
+from components.evaluation_report import model_card
 from components.serving_pusher import warmup
 
 KEEP_VERSIONS = "keep_versions"
@@ -27,6 +29,8 @@ WARMUP_REQUESTS = "warmup_requests"
 """Key in the Pusher's custom_config: how many warm-up requests to write (0: no file)."""
 EXAMPLES_KEY = "examples"
 """ServingPusher's input: the raw Examples whose eval images make the warm-up requests."""
+MODEL_CARD_KEY = "model_card"
+"""ServingPusher's input: the EvaluationReport whose model card ships with the model."""
 
 
 class Executor(tfx_pusher.Executor):
@@ -64,6 +68,10 @@ class Executor(tfx_pusher.Executor):
                     f"ServingPusher: warmup_requests={warmup_requests} but no `examples` input"
                 )
             warmup.write_warmup_requests(model_push.uri, examples, warmup_requests)
+        if input_dict.get(MODEL_CARD_KEY):
+            report = artifact_utils.get_single_instance(input_dict[MODEL_CARD_KEY])
+            for path in model_card.ship(report.uri, model_push.uri):
+                logging.info("Model card shipped with the model: %s", path)
         published = publish.publish(model_push.uri, base_directory, keep_versions)
         if published.new:
             logging.info("Model version %s published: %s", published.version, published.destination)

@@ -99,7 +99,6 @@ def convert_and_push(
             tflite.read_transformed(train_pattern, transform_output, limit=qat_lib.TRAIN_IMAGES),
             images,
             labels,
-            float_accuracy,
             qat_epochs,
         )
         int8_accuracies[QUANTIZATION_AWARE] = aware.accuracy
@@ -150,19 +149,10 @@ def quantization_aware_int8(
     train: Tuple[np.ndarray, np.ndarray],
     eval_images: np.ndarray,
     eval_labels: np.ndarray,
-    float_accuracy: float,
     epochs: int,
 ) -> tflite.Conversion:
     """The int8 conversion after quantization-aware training, measured on the eval split
     against the float classifier like `tflite.convert_and_compare` measures the others."""
     content = qat_lib.int8_after_qat(classifier, *train, eval_images, eval_labels, epochs)
     reference = np.argmax(classifier.predict(eval_images, batch_size=32, verbose=0), axis=1)
-    predicted = np.argmax(tflite.TFLiteClassifier(content).predict(eval_images), axis=1)
-    accuracy = float(np.mean(predicted == eval_labels))
-    return tflite.Conversion(
-        kind=INT8,
-        content=content,
-        accuracy=accuracy,
-        agreement=float(np.mean(predicted == reference)),
-        accuracy_drop=float_accuracy - accuracy,
-    )
+    return tflite.measure(INT8, content, reference, eval_images, eval_labels)

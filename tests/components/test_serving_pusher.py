@@ -1,6 +1,7 @@
 """ServingPusher: TFX's Pusher contract (blessing gate, pushed_* properties) with versions
 published whole and pruned, run on a real SavedModel; TF Serving's warm-up requests made of
-real eval images, read back with TF Serving's protos and replayed through the model."""
+real eval images, read back with TF Serving's protos and replayed through the model; the
+model card shipped beside them."""
 
 import json
 from pathlib import Path
@@ -11,6 +12,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 from tfx import types
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 
+from components.evaluation_report import model_card
+from components.evaluation_report.component import EvaluationReportArtifact
 from components.serving_pusher import executor, warmup
 from components.serving_pusher.component import ServingPusher
 from pipeline import config_loader, nodes
@@ -106,7 +109,25 @@ def blessing(blessed: int):
     return artifact
 
 
-def push(tmp_path, model, blessed: int, keep_versions: int = 2, examples=None, warmup_requests=0):
+def report(tmp_path, card_files):
+    """An EvaluationReport's output folder holding `card_files` (name -> text)."""
+    artifact = EvaluationReportArtifact()
+    artifact.uri = str(tmp_path / "report")
+    Path(artifact.uri).mkdir()
+    for name, text in card_files.items():
+        Path(artifact.uri, name).write_text(text)
+    return artifact
+
+
+def push(
+    tmp_path,
+    model,
+    blessed: int,
+    keep_versions: int = 2,
+    examples=None,
+    warmup_requests=0,
+    card=None,
+):
     pusher = ServingPusher(
         model=types.Channel(type=standard_artifacts.Model),
         model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
@@ -114,6 +135,7 @@ def push(tmp_path, model, blessed: int, keep_versions: int = 2, examples=None, w
         keep_versions=keep_versions,
         examples=types.Channel(type=standard_artifacts.Examples) if examples else None,
         warmup_requests=warmup_requests,
+        model_card=types.Channel(type=EvaluationReportArtifact) if card else None,
     )
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed" / str(len(list(tmp_path.glob("pushed/*")))))  # per push
@@ -122,6 +144,7 @@ def push(tmp_path, model, blessed: int, keep_versions: int = 2, examples=None, w
             standard_component_specs.MODEL_KEY: [model],
             standard_component_specs.MODEL_BLESSING_KEY: [blessing(blessed)],
             **({executor.EXAMPLES_KEY: [examples]} if examples else {}),
+            **({executor.MODEL_CARD_KEY: [card]} if card else {}),
         },
         {standard_component_specs.PUSHED_MODEL_KEY: [pushed]},
         pusher.exec_properties,
@@ -218,6 +241,34 @@ def test_no_warmup_file_with_zero_requests_or_without_examples(tmp_path):
     assert served(tf.constant([1.0])).numpy().tolist() == [2.0]
 
 
+def test_the_pushed_model_carries_the_model_card_beside_the_warmup_requests(tmp_path):
+    card = {model_card.CARD_FILE: '{"schema_version": "0.0.2"}', model_card.CARD_PAGE: "<h1>c</h1>"}
+    pushed = push(
+        tmp_path,
+        image_model(tmp_path),
+        1,
+        examples=raw_examples(tmp_path, eval_pngs(2)),
+        warmup_requests=2,
+        card=report(tmp_path, {**card, "report.html": "<h1>r</h1>"}),
+    )
+
+    published = Path(pushed.get_string_custom_property("pushed_destination"))
+    extra = published / "assets.extra"
+    assert {p.name for p in extra.iterdir()} == {*card, "tf_serving_warmup_requests"}
+    assert {name: (extra / name).read_text() for name in card} == card
+    assert files(Path(pushed.uri)) == files(published)
+    assert len(warmup_records(published)) == 2
+
+
+def test_a_report_without_a_card_stops_the_push_and_names_the_file(tmp_path):
+    incomplete = report(tmp_path, {model_card.CARD_FILE: "{}"})
+    with pytest.raises(
+        FileNotFoundError, match=f"No model card at .*report/{model_card.CARD_PAGE}"
+    ):
+        push(tmp_path, trained_model(tmp_path), 1, card=incomplete)
+    assert not (tmp_path / "serving").exists()
+
+
 def test_warmup_requests_without_examples_is_refused_when_the_dag_is_built():
     with pytest.raises(ValueError, match="warmup_requests=8 needs the `examples`"):
         ServingPusher(
@@ -264,6 +315,7 @@ def test_the_dag_pushes_through_serving_pusher_with_the_configured_versions():
     assert isinstance(pusher, ServingPusher)
     assert pusher.inputs["model_blessing"].producer_component_id == nodes.EVALUATOR
     assert pusher.inputs["examples"] is components[nodes.EVALUATOR].inputs["examples"]
+    assert pusher.inputs["model_card"].producer_component_id == nodes.EVALUATION_REPORT
     assert json.loads(pusher.exec_properties["custom_config"]) == {
         "keep_versions": 3,
         "warmup_requests": 5,

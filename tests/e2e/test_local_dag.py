@@ -20,7 +20,7 @@ from tensorflow_lite_support.metadata.python.metadata import MetadataDisplayer
 from tensorflow_model_analysis.writers import eval_config_writer
 from tensorflow_serving.apis import prediction_log_pb2
 
-from components.evaluation_report import writer
+from components.evaluation_report import model_card, writer
 from components.serving_pusher import warmup
 from pipeline import cli, config_loader, local_runner, metadata, nodes, predict, summary
 from tests.trainer import task_library
@@ -110,6 +110,20 @@ def test_pushed_model_carries_the_configured_warmup_requests_of_eval_images(runs
         images = tf.make_ndarray(request.inputs["image_bytes"])
         assert images.shape == (1,) and images[0] in eval_images
         assert serve(image_bytes=tf.constant(images))["classes"].shape == (1, 3)
+
+
+def test_pushed_model_ships_the_runs_model_card_and_the_summary_points_to_it(runs):
+    _, first, first_summary, _ = runs
+    shipped = Path(first_summary.pushed_to, model_card.SHIPPED_DIR)
+    assert first_summary.model_card == str(shipped / model_card.CARD_PAGE)
+    assert f"  model card       {first_summary.model_card}" in first_summary.as_text()
+    written = Path(first[nodes.EVALUATION_REPORT].output("report").uri)
+    for name in (model_card.CARD_FILE, model_card.CARD_PAGE):
+        assert (shipped / name).read_bytes() == (written / name).read_bytes()
+    card = json.loads((shipped / model_card.CARD_FILE).read_text())
+    assert card["model_details"]["name"] == "digits_e2e"
+    tradeoffs = [item["description"] for item in card["considerations"]["tradeoffs"]]
+    assert any(t.startswith("TFLite float32: ") and t.endswith("shipped") for t in tradeoffs)
 
 
 def test_pushed_model_classifies_png_bytes_from_disk(runs, digits_subset):

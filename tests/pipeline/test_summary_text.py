@@ -92,3 +92,37 @@ def test_a_failed_run_points_to_its_log_instead():
     assert first == (
         "Run 2026-12-02T03:00:00 failed at ValidationGate (its error is in the run's log)"
     )
+
+
+def test_the_model_card_line_follows_the_report_and_the_baseline_line_the_accuracy():
+    lines = run_with(first_run=True, model_card="runs/x/serving/m/1/assets.extra/model_card.html")
+    text = lines.as_text().splitlines()
+    report = text.index("  report           not written")
+    assert text[report - 2] == "  baseline         none yet: judged on the absolute bounds alone"
+    assert text[report - 3].startswith("  eval accuracy")
+    assert text[report + 1] == "  model card       runs/x/serving/m/1/assets.extra/model_card.html"
+    assert "  model card       not written" in RUN.as_text()
+
+
+TFLITE = {
+    "float_accuracy": 0.9,
+    "shipped": ["float32", "int8"],
+    "held_back": {},
+    "sizes": {"float32": 4_100_000, "int8": 1_300_000},
+    "accuracies": {"float32": 0.9, "int8": 0.88},
+    "destination": "runs/x/tflite/1",
+    "int8_method": "quantization_aware",
+    "int8_accuracies": {"post_training": 0.8, "quantization_aware": 0.88},
+}
+
+
+def test_tflite_line_says_which_int8_model_quantization_aware_training_kept():
+    line = next(line for line in run_with(tflite=TFLITE).as_text().splitlines() if "tflite" in line)
+    assert line == (
+        "  tflite           float32 4.1 MB acc 0.9000; int8 1.3 MB acc 0.8800; int8 post-training "
+        "acc 0.8000, quantization-aware 0.8800 (kept quantization-aware); float 0.9000 -> "
+        "runs/x/tflite/1"
+    )
+    post_training_only = {**TFLITE, "int8_method": "post_training"}
+    post_training_only["int8_accuracies"] = {"post_training": 0.88}
+    assert "quantization-aware" not in run_with(tflite=post_training_only).as_text()
