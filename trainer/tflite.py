@@ -91,6 +91,11 @@ def convert(classifier: tf.keras.Model, kind: str, calibration: np.ndarray) -> b
 
     @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
     def classify(image):
+        if kind == INT8:
+            # The uint8 input is the pixel value (scale 1, zero point 0), as the metadata
+            # says and the Task Library feeds it, whatever range the calibration images
+            # span: calibration alone would stretch the input's scale over theirs.
+            image = tf.quantization.fake_quant_with_min_max_args(image, min=0.0, max=255.0)
         return {"probabilities": classifier({IMAGE: image}, training=False)}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -124,6 +129,12 @@ class TFLiteClassifier:
     @property
     def input_dtype(self) -> str:
         return np.dtype(self._input["dtype"]).name
+
+    @property
+    def input_quantization(self) -> Tuple[float, int]:
+        """The input's (scale, zero point); (0.0, 0) for a float input."""
+        scale, zero_point = self._input["quantization"]
+        return float(scale), int(zero_point)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Images `[n, size, size, 3]` in [0, 255] -> probabilities `[n, classes]`."""

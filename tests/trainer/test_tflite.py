@@ -84,7 +84,27 @@ def test_int8_accuracy_drop_is_measured_and_gated_by_the_configured_tolerance(co
     assert (int8 in passed) == (int8.accuracy_drop <= tolerance)
     assert (tflite.INT8 in held_back) == (int8 not in passed)
     assert tflite.TFLiteClassifier(int8.content).input_dtype == "uint8"
+    assert tflite.TFLiteClassifier(int8.content).input_quantization == (1.0, 0)
     assert len(int8.content) <= 0.4 * len(conversions[tflite.FLOAT32].content)
+
+
+def test_int8_input_is_the_pixel_value_whatever_range_calibration_spans():
+    """An app and the Task Library feed the uint8 input raw pixels (the metadata says 0-255,
+    mean 0, std 1): its quantization must be scale 1, zero point 0 even when no calibration
+    image is darker than 50 or brighter than 200."""
+    image = tf.keras.Input((8, 8, 3), name=tflite.IMAGE)
+    features_out = tf.keras.layers.GlobalAveragePooling2D()(
+        tf.keras.layers.Conv2D(4, 3)(tf.keras.layers.Rescaling(1 / 255)(image))
+    )
+    classifier = tf.keras.Model(image, tf.keras.layers.Dense(3, activation="softmax")(features_out))
+    calibration = np.random.default_rng(0).uniform(50, 200, (20, 8, 8, 3)).astype(np.float32)
+
+    int8 = tflite.TFLiteClassifier(tflite.convert(classifier, tflite.INT8, calibration))
+
+    assert int8.input_quantization == (1.0, 0)
+    pixels = np.round(calibration[:4])
+    expected = classifier({tflite.IMAGE: pixels}).numpy()
+    assert np.abs(int8.predict(pixels) - expected).max() <= 0.02
 
 
 @pytest.fixture(scope="module")
