@@ -10,6 +10,9 @@ pixels it saw in training, for the files real users send:
 - A GIF gives its first frame, cropped to the GIF's canvas (TensorFlow alone decodes it at
   the size of the largest frame, the first frame in a corner and black elsewhere).
 - A 16-bit PNG gives its high bytes.
+- A JPEG is decoded with libjpeg's accurate IDCT: Pillow's pixels, to the value (and within
+  1 of the TFLite Task Library's decoder). TensorFlow's default, the fast IDCT, is off by
+  2 on average and up to 14 on a sharp edge.
 - The headers of a batch are read together (`layouts`), then each image is decoded
   (`decode_laid_out`): with the resize, 0.42 ms per image for the digits' 8x8 PNGs against
   0.12 ms for `tf.io.decode_image` alone (batches of 1,000, 2 cores).
@@ -60,8 +63,8 @@ zeros; no read is longer."""
 
 
 def stored_as_is(image: Image.Image, data: bytes) -> bool:
-    """Whether `decode(data)` gives `upright_rgb(image)` (exactly; a JPEG within the two
-    decoders' rounding), so ingestion may keep the file's bytes. `image` is `data` opened by
+    """Whether `decode(data)` gives `upright_rgb(image)` exactly, so ingestion may keep the
+    file's bytes. `image` is `data` opened by
     Pillow, not yet loaded.
 
     Measured with TensorFlow 2.16: 1-/4-/8-bit palette BMPs decode wrongly or not at all,
@@ -158,11 +161,15 @@ def decode_laid_out(
         wide = tf.io.decode_png(encoded, channels=3, dtype=tf.uint16)
         return tf.cast(tf.bitwise.right_shift(wide, 8), tf.uint8)
 
-    image = tf.cond(
-        sixteen_bit,
-        high_bytes,
-        lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
-    )
+    def eight_bits() -> tf.Tensor:
+        # The accurate IDCT (module docstring); `decode_image` would take the fast one.
+        return tf.cond(
+            tf.equal(_format_of(encoded), _JPEG),
+            lambda: tf.io.decode_jpeg(encoded, channels=3, dct_method="INTEGER_ACCURATE"),
+            lambda: tf.io.decode_image(encoded, channels=3, expand_animations=False),
+        )
+
+    image = tf.cond(sixteen_bit, high_bytes, eight_bits)
     image.set_shape([None, None, 3])
     shape = tf.shape(image, out_type=tf.int64)
     height = tf.where(canvas_height < 0, shape[0], canvas_height)

@@ -91,11 +91,6 @@ def convert(classifier: tf.keras.Model, kind: str, calibration: np.ndarray) -> b
 
     @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
     def classify(image):
-        if kind == INT8:
-            # The uint8 input is the pixel value (scale 1, zero point 0), as the metadata
-            # says and the Task Library feeds it, whatever range the calibration images
-            # span: calibration alone would stretch the input's scale over theirs.
-            image = tf.quantization.fake_quant_with_min_max_args(image, min=0.0, max=255.0)
         return {"probabilities": classifier({IMAGE: image}, training=False)}
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
@@ -104,10 +99,11 @@ def convert(classifier: tf.keras.Model, kind: str, calibration: np.ndarray) -> b
     if kind in (DYNAMIC_RANGE, INT8):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == INT8:
+        representative_images = pixel_range_pinned(calibration[:CALIBRATION_IMAGES])
 
         def representative():
-            for image in calibration[:CALIBRATION_IMAGES]:
-                yield [image[np.newaxis].astype(np.float32)]
+            for image in representative_images:
+                yield [image[np.newaxis]]
 
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -115,6 +111,18 @@ def convert(classifier: tf.keras.Model, kind: str, calibration: np.ndarray) -> b
     elif kind not in (FLOAT32, DYNAMIC_RANGE):
         raise ValueError(f"TFLite conversion {kind!r}: expected one of {', '.join(CONVERSIONS)}")
     return converter.convert()
+
+
+def pixel_range_pinned(images: np.ndarray) -> np.ndarray:
+    """The calibration images as float32, the first image's first two pixels set to 0 and
+    255. The converter takes the uint8 input's scale from the smallest and largest value it
+    sees there; with both, the input is the pixel value itself (scale 1, zero point 0), as
+    the metadata says and the Task Library feeds it. Darker or paler calibration images
+    would otherwise stretch the scale over their own range. (A fake-quant op on the input
+    pins it too, but breaks the conversion of a quantization-aware model.)"""
+    pinned = images.astype(np.float32)
+    pinned[0, 0, :2] = [[0.0] * 3, [255.0] * 3]
+    return pinned
 
 
 class TFLiteClassifier:

@@ -177,8 +177,8 @@ def test_shipped_tflite_carries_metadata_and_the_task_library_agrees_with_predic
 ):
     """Every shipped `.tflite` names the Trainer's model it was converted from and packs
     labels.txt; the real Task Library, fed by that metadata alone, classifies digit scans
-    written at the model's input size (so neither resizes) like `predict`: exactly on PNGs,
-    within the two JPEG decoders' difference on JPEGs."""
+    written at the model's input size (so neither resizes) like `predict`: to float rounding
+    on PNGs, within the two JPEG decoders' difference on JPEGs."""
     _, first, first_summary, _ = runs
     pushed = Path(first_summary.tflite["destination"])
     size = json.loads((pushed / "metadata.json").read_text())["input"]["shape"][1]
@@ -190,13 +190,10 @@ def test_shipped_tflite_carries_metadata_and_the_task_library_agrees_with_predic
         assert json.loads(displayer.get_metadata_json())["version"].startswith(trainer_model)
         labels = displayer.get_associated_file_buffer("labels.txt")
         assert labels == (pushed / "labels.txt").read_bytes()
-        png = task_library.compare_with_predict(model, files["png"])
-        assert png["flipped"] == [], kind
-        assert png["largest_score_difference"] <= task_library.PNG_SCORE_TOLERANCE[kind], kind
-        assert png["accuracy"]["task_library"] == png["accuracy"]["predict"] >= 0.6
-        jpeg = task_library.compare_with_predict(model, files["jpg"])
-        assert len(jpeg["flipped"]) <= task_library.JPEG_FLIPS, kind
-        assert jpeg["accuracy"]["task_library"] >= 0.6, kind
+        for suffix, paths in files.items():
+            compared = task_library.compare_with_predict(model, paths)
+            task_library.assert_agrees(compared, task_library.SCORE_TOLERANCE[suffix][kind])
+            assert compared["accuracy"]["task_library"] >= 0.6, (kind, suffix)
 
 
 def test_second_run_is_compared_with_the_blessed_baseline(runs):

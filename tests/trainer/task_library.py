@@ -17,14 +17,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PNG_SCORE_TOLERANCE = {"float32": 1e-4, "dynamic_range": 1e-4, "int8": 1 / 256}
-"""Largest score difference between the Task Library and `pipeline.predict` on a PNG, per
-conversion: the same model on the same pixels, so only float rounding (and int8's output
-step)."""
-JPEG_FLIPS = 2
-"""On JPEGs the two see different pixels: the Task Library decodes with its own decoder, not
-TensorFlow's libjpeg-turbo. On 30 digit scans at 32 px scores moved by up to 0.55 and one
-or two images changed class (not yet explained; PNGs of the same pixels agree exactly)."""
+SCORE_TOLERANCE = {
+    "png": {"float32": 1e-4, "dynamic_range": 1e-4, "int8": 1 / 256},
+    "jpg": {"float32": 0.05, "dynamic_range": 0.1, "int8": 0.25},
+}
+"""Largest score difference between the Task Library and `pipeline.predict` on one file, by
+file type and conversion. On a PNG both see the same pixels: float rounding, and int8's
+output step. A JPEG each decodes its own way: the Task Library's decoder is within 1 of
+libjpeg's accurate IDCT, which the decode contract uses. Measured on 30 digit scans at
+32 px over two trainings: up to 0.011 (float32), 0.052 (dynamic range), 0.14 (int8, one
+near-tie flipped); with TensorFlow's fast IDCT, which the contract used before, up to 0.55,
+and 1 to 3 images changed class."""
 
 
 class _BlockTensorFlow(importlib.abc.MetaPathFinder):
@@ -89,8 +92,9 @@ def write_at_size(image_paths, size, folder):
 
 def compare_with_predict(model_path, image_paths):
     """The Task Library (`run`) against `pipeline.predict` on the same files, each in a
-    folder named by its class: the files whose top-1 class differs, the largest score
-    difference on any file, and each one's accuracy."""
+    folder named by its class: the files whose top-1 class differs (with predict's margin
+    between its two best scores there), the largest score difference on any file, and each
+    one's accuracy."""
     from pipeline import predict
 
     classify = predict.load(str(model_path))
@@ -102,13 +106,20 @@ def compare_with_predict(model_path, image_paths):
         if sorted(theirs["classes"]) != sorted(ours):
             raise AssertionError(f"{path}: classes {theirs['classes']}, predict: {classes}")
         if theirs["classes"][0] != classes[0]:
-            flipped.append(str(path))
+            flipped.append({"path": str(path), "margin": float(scores[0] - scores[1])})
         pairs = zip(theirs["classes"], theirs["scores"], strict=True)
         largest = max(largest, *(abs(ours[name] - score) for name, score in pairs))
         correct["task_library"] += theirs["classes"][0] == path.parent.name
         correct["predict"] += classes[0] == path.parent.name
     accuracy = {name: count / len(image_paths) for name, count in correct.items()}
-    return {"flipped": flipped, "largest_score_difference": largest, "accuracy": accuracy}
+    return {"flipped": flipped, "largest_score_difference": float(largest), "accuracy": accuracy}
+
+
+def assert_agrees(compared, tolerance):
+    """`compare_with_predict`'s result: every score within `tolerance` of predict's, and the
+    same top-1 class but on a near-tie (predict's two best scores within `tolerance`)."""
+    assert compared["largest_score_difference"] <= tolerance, compared
+    assert all(flip["margin"] <= tolerance for flip in compared["flipped"]), compared
 
 
 def main(argv):
