@@ -8,9 +8,10 @@ model classifies the files twice: with `tflite_support.task.vision.ImageClassifi
 reads everything from the model's metadata (in a process without TensorFlow,
 tests/trainer/task_library.py), and with `image-pipeline predict` (our decode contract,
 resize and `tf.lite.Interpreter`). Three sets of files: the eval files as they are (each side
-decodes and resizes its own way), and the same images at the model's input size as PNG (the
-same pixels reach both) and as JPEG (quality 95: the two JPEG decoders differ). Printed as
-a table, and written as JSON. Not a test: it needs a finished run.
+decodes and resizes its own way), and the same images resized as the model's preprocessing
+resizes them, written at the model's input size as PNG (the same pixels reach both) and as
+JPEG (quality 95: the two JPEG decoders differ). Printed as a table, and written as JSON.
+Not a test: it needs a finished run.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ def measure(config_path: str) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         eval_files = write_eval_files(examples.uri, Path(scratch) / "as-stored")
         at_size = task_library.write_at_size(eval_files, config.image_size, Path(scratch) / "sized")
-        image_sets = {"as stored": eval_files, "png at size": at_size["png"]}
-        image_sets["jpeg at size"] = at_size["jpg"]
+        image_sets = {"as stored": eval_files, "resized, png": at_size["png"]}
+        image_sets["resized, jpeg"] = at_size["jpg"]
         for model in sorted(shipped.glob("*.tflite")):
             print(f"{model.name}: classifying {len(eval_files)} eval images x 3", flush=True)
             results["models"][model.name] = {

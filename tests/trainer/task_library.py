@@ -19,15 +19,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SCORE_TOLERANCE = {
     "png": {"float32": 1e-4, "dynamic_range": 1e-4, "int8": 1 / 256},
-    "jpg": {"float32": 0.05, "dynamic_range": 0.1, "int8": 0.25},
+    "jpg": {"float32": 0.05, "dynamic_range": 0.3, "int8": 0.3},
 }
 """Largest score difference between the Task Library and `pipeline.predict` on one file, by
 file type and conversion. On a PNG both see the same pixels: float rounding, and int8's
 output step. A JPEG each decodes its own way: the Task Library's decoder is within 1 of
-libjpeg's accurate IDCT, which the decode contract uses. Measured on 30 digit scans at
-32 px over two trainings: up to 0.011 (float32), 0.052 (dynamic range), 0.14 (int8, one
-near-tie flipped); with TensorFlow's fast IDCT, which the contract used before, up to 0.55,
-and 1 to 3 images changed class."""
+libjpeg's accurate IDCT, which the decode contract uses, and a quantized model magnifies
+that. Measured on digit scans at 32 px: up to 0.011 (float32), 0.21 (dynamic range) and
+0.19 (int8), over 30 scans in tests and 361 in bench/task_library.py; with TensorFlow's
+fast IDCT, which the contract used before, up to 0.55, and 1 to 3 of 30 changed class."""
 
 
 class _BlockTensorFlow(importlib.abc.MetaPathFinder):
@@ -50,7 +50,7 @@ def classify(model_path, image_paths):
     classifier = vision.ImageClassifier.create_from_options(options)
     results = []
     for path in image_paths:
-        (head,) = classifier.classify(vision.TensorImage.create_from_file(path)).classifications
+        (head,) = classifier.classify(rgb_image(path)).classifications
         results.append(
             {
                 "path": path,
@@ -59,6 +59,19 @@ def classify(model_path, image_paths):
             }
         )
     return results
+
+
+def rgb_image(path):
+    """The file decoded by the Task Library; a grayscale one made RGB (its ImageClassifier
+    refuses grayscale: "Grayscale format does not convert to other formats"), as an app
+    would before classifying."""
+    import numpy as np
+    from tflite_support.task import vision
+
+    image = vision.TensorImage.create_from_file(path)
+    if image.buffer.shape[-1] == 1:
+        return vision.TensorImage.create_from_array(np.repeat(image.buffer, 3, axis=-1))
+    return image
 
 
 def run(model_path, image_paths):
@@ -73,19 +86,27 @@ def run(model_path, image_paths):
 
 
 def write_at_size(image_paths, size, folder):
-    """Each image as RGB `size` x `size` PNG and JPEG files in `folder`, by suffix ("png",
-    "jpg"): at the model's input size neither the Task Library nor `pipeline.predict`
-    resizes."""
+    """Each image resized to `size` x `size` as the model's preprocessing resizes it
+    (`trainer.preprocessing.decode_and_resize`), written as RGB PNG and JPEG (quality 95)
+    files in `folder`, by suffix ("png", "jpg"): at the model's input size neither the Task
+    Library nor `pipeline.predict` resizes, and the pixels are those the model was trained
+    on."""
+    import numpy as np
+    import tensorflow as tf
     from PIL import Image
 
+    from trainer import preprocessing
+
     folder = Path(folder)
-    images = [Image.open(path).convert("RGB").resize((size, size)) for path in image_paths]
+    encoded = tf.constant([Path(path).read_bytes() for path in image_paths])
+    resized = preprocessing.decode_and_resize(encoded, size).numpy()
+    pixels = np.clip(np.round(resized), 0, 255).astype(np.uint8)
     written = {"png": [], "jpg": []}
     for suffix, paths in written.items():
-        for path, image in zip(image_paths, images, strict=True):
+        for path, image in zip(image_paths, pixels, strict=True):
             target = folder / Path(path).parent.name / f"{Path(path).stem}.{suffix}"
             target.parent.mkdir(parents=True, exist_ok=True)
-            image.save(target, quality=95)  # PNG ignores the quality
+            Image.fromarray(image).save(target, quality=95)  # PNG ignores the quality
             paths.append(target)
     return written
 
