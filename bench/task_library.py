@@ -10,7 +10,10 @@ tests/trainer/task_library.py), and with `image-pipeline predict` (our decode co
 resize and `tf.lite.Interpreter`). Three sets of files: the eval files as they are (each side
 decodes and resizes its own way), and the same images resized as the model's preprocessing
 resizes them, written at the model's input size as PNG (the same pixels reach both) and as
-JPEG (quality 95: the two JPEG decoders differ). Printed as a table, and written as JSON.
+JPEG (quality 95: the two JPEG decoders differ). Each comparison also gives `predict` the
+pixels the Task Library decoded (the model alone, where no resize follows) and the largest
+difference between those pixels and the decode contract's. Printed as a table, and written
+as JSON.
 Not a test: it needs a finished run.
 """
 
@@ -77,16 +80,18 @@ def table(results: dict) -> str:
         f"Run {results['run']}, {results['images']} eval images, models in {results['tflite']}",
         "",
         "| model | files | Task Library accuracy | predict accuracy | top-1 differs | "
-        "largest score difference |",
-        "|---|---|---|---|---|---|",
+        "largest score difference | on the Task Library's pixels | largest pixel difference |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for model, sets in results["models"].items():
         for name, compared in sets.items():
-            accuracy = compared["accuracy"]
+            accuracy, same_file = compared["accuracy"], compared["same_file"]
             lines.append(
                 f"| {model} | {name} | {accuracy['task_library']:.4f} | "
-                f"{accuracy['predict']:.4f} | {len(compared['flipped'])} | "
-                f"{compared['largest_score_difference']:.2g} |"
+                f"{accuracy['predict']:.4f} | {len(same_file['flipped'])} | "
+                f"{same_file['largest_score_difference']:.2g} | "
+                f"{compared['same_pixels']['largest_score_difference']:.2g} | "
+                f"{compared['largest_pixel_difference']} |"
             )
     return "\n".join(lines)
 
