@@ -18,7 +18,6 @@ Run `make demo` first, then:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import time
@@ -120,9 +119,7 @@ def main() -> None:
     results["pipeline Trainer input, jit_compile (no augmentation)"] = steady_images_per_second(
         dataset, images, config, classes, jit_compile=True
     )
-    augmenter = augmentation.build_augmenter(
-        dataclasses.asdict(config.augmentation), config.image_size
-    )
+    augmenter = augmentation.build_augmenter(config.augmentation, config.image_size)
     if augmenter is not None:
         dataset, images, classes = pipeline_dataset(config, augmenter)
         results["pipeline Trainer input (demo augmentation)"] = steady_images_per_second(

@@ -24,6 +24,7 @@ counts, one line per training epoch).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -298,7 +299,7 @@ def _prepare_submission(args: argparse.Namespace) -> tuple:
     (kfp_client or vertex_client) and its checked connection, in that order, so that
     mistakes in the command line show before anything is sent."""
     config = config_loader.load_config(args.config, args.overrides)
-    arguments = _runtime_arguments(args.params)
+    arguments = _runtime_arguments(args.params, config)
     path = _compile_for_kubeflow(config, args.output)
     if config.kubeflow.backend == "vertex":
         from pipeline import vertex_client as client
@@ -324,7 +325,9 @@ def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None)
     return compiled.path
 
 
-def _runtime_arguments(params: List[str]) -> dict:
+def _runtime_arguments(params: List[str], config: config_lib.PipelineConfig) -> dict:
+    """`--param NAME=VALUE`s, typed, and checked like the config value they replace (the
+    epochs against the fine-tuning phases)."""
     arguments = {}
     for param in params:
         name, sep, text = param.partition("=")
@@ -337,6 +340,12 @@ def _runtime_arguments(params: List[str]) -> dict:
         if not isinstance(value, nodes.RUNTIME_PARAMETERS[name]) or isinstance(value, bool):
             raise config_lib.ConfigError(f"--param {param!r}: expected a whole number")
         arguments[name] = value
+    if nodes.EPOCHS_PARAMETER in arguments:
+        epochs = arguments[nodes.EPOCHS_PARAMETER]
+        try:
+            dataclasses.replace(config.trainer, epochs=epochs).validate()
+        except config_lib.ConfigError as error:
+            raise config_lib.ConfigError(f"--param epochs={epochs}: {error}") from None
     return arguments
 
 

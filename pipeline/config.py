@@ -5,28 +5,30 @@ run is reproducible from its YAML file (read by pipeline/config_loader.py). Vali
 strict: a value of the wrong range is a `ConfigError` whose one-line message names the key,
 what was expected and what was found (`require`), because a typo that is silently ignored
 costs a whole training run. What the Trainer can build (backbones, TFLite conversions) is
-the Trainer's to say: trainer/backbones.py, trainer/conversions.py.
+the Trainer's to say: trainer/backbones.py, trainer/conversions.py. The sections the Trainer
+is configured with (`trainer`, `augmentation`) are defined in trainer/settings.py, which
+rebuilds them on the Trainer's side of the TFX boundary.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from trainer.backbones import BACKBONES
 from trainer.conversions import CONVERSIONS, INT8
+from trainer.settings import (  # noqa: F401 - ConfigError and require are the config's API
+    AugmentationConfig,
+    ConfigError,
+    TrainerConfig,
+    require,
+)
 
-FLIPS = ("none", "horizontal", "vertical", "horizontal_and_vertical")
-MIXED_PRECISION = ("auto", "on", "off")
 BASELINES = ("latest_blessed", "none")
 KUBEFLOW_BACKENDS = ("kfp", "vertex")
 MAX_WARMUP_REQUESTS = 1000
 """TF Serving reads at most this many warm-up records (its SavedModel warm-up guide)."""
-
-
-class ConfigError(ValueError):
-    """A configuration problem, worded for the person who wrote the YAML file."""
 
 
 NO_SCHEMA = (
@@ -184,207 +186,6 @@ class PreprocessingConfig:
             "0 (the backbone's native size) or at least 16 pixels",
             self.image_size,
         )
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentationConfig:
-    """Random changes to training images, drawn afresh every epoch; never at eval or serving.
-
-    Each magnitude is a fraction: `rotation` of a full turn, `zoom` and `translation` of the
-    image side, `brightness` and `contrast` of the pixel range, `crop` of the side cut off
-    (then resized back). 0 turns a transformation off; `flip` is none, horizontal, vertical
-    or horizontal_and_vertical. Mirror-sensitive classes (digits, text) want no flip.
-    """
-
-    flip: str = "none"
-    rotation: float = 0.0
-    zoom: float = 0.0
-    translation: float = 0.0
-    brightness: float = 0.0
-    contrast: float = 0.0
-    crop: float = 0.0
-
-    def validate(self) -> None:
-        require(self.flip in FLIPS, "augmentation.flip", f"one of {', '.join(FLIPS)}", self.flip)
-        for name in ("rotation", "zoom", "translation", "brightness", "contrast", "crop"):
-            value = getattr(self, name)
-            require(0 <= value < 1, f"augmentation.{name}", "a fraction in [0, 1)", value)
-
-
-@dataclasses.dataclass(frozen=True)
-class FineTuningConfig:
-    """The two phases used with pretrained weights (ignored with `weights: none`).
-
-    Phase 1 trains the head for `head_epochs` with the backbone frozen. Phase 2 unfreezes the
-    top `unfreeze_blocks` blocks of the backbone (when > 0; else the top `unfreeze_fraction`
-    of its blocks) and trains on at `learning_rate`, with BatchNormalization layers kept
-    frozen so their pretrained statistics survive small batches. `layer_decay` < 1 gives
-    differential learning rates in phase 2, lower for deeper layers: the head trains at
-    `learning_rate`, the top unfrozen block at `learning_rate * layer_decay`, the next one
-    down at `learning_rate * layer_decay**2`, and so on (1: one rate for all).
-    """
-
-    head_epochs: int = 3
-    unfreeze_blocks: int = 0
-    unfreeze_fraction: float = 0.25
-    learning_rate: float = 1e-4
-    layer_decay: float = 1.0
-
-    def validate(self) -> None:
-        require(
-            self.head_epochs >= 1, "trainer.fine_tuning.head_epochs", "at least 1", self.head_epochs
-        )
-        require(
-            self.unfreeze_blocks >= 0,
-            "trainer.fine_tuning.unfreeze_blocks",
-            "a whole number >= 0",
-            self.unfreeze_blocks,
-        )
-        require(
-            0 <= self.unfreeze_fraction <= 1,
-            "trainer.fine_tuning.unfreeze_fraction",
-            "a fraction in [0, 1]",
-            self.unfreeze_fraction,
-        )
-        require(
-            0 < self.learning_rate < 1,
-            "trainer.fine_tuning.learning_rate",
-            "a value between 0 and 1",
-            self.learning_rate,
-        )
-        require(
-            0 < self.layer_decay <= 1,
-            "trainer.fine_tuning.layer_decay",
-            "a factor in (0, 1]",
-            self.layer_decay,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class TunerConfig:
-    """Optional TFX Tuner (keras-tuner random search) ahead of the Trainer.
-
-    Each trial trains `epochs` epochs with one draw from the lists; the best trial's values
-    (by eval accuracy) replace the Trainer's learning rate, dropout and unfreeze depth.
-    """
-
-    enabled: bool = False
-    trials: int = 4
-    epochs: int = 2
-    learning_rates: Sequence[float] = (1e-3, 3e-4)
-    dropouts: Sequence[float] = (0.2, 0.4)
-    unfreeze_blocks: Sequence[int] = (2, 6)
-
-    def validate(self) -> None:
-        require(self.trials >= 1, "trainer.tuner.trials", "at least 1", self.trials)
-        require(self.epochs >= 1, "trainer.tuner.epochs", "at least 1", self.epochs)
-        for name in ("learning_rates", "dropouts", "unfreeze_blocks"):
-            values = list(getattr(self, name))
-            require(bool(values), f"trainer.tuner.{name}", "a non-empty list", values)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainerConfig:
-    """The model and how it is trained.
-
-    `weights` is `none` (random initialisation, every layer trained in one phase),
-    `imagenet` (Keras' download and cache) or the path of a local weights file for the
-    backbone; pretrained weights are fine-tuned in two phases (see FineTuningConfig).
-    `epochs` counts every epoch, both phases together. The learning rate warms up linearly
-    for `warmup_epochs`, then follows `lr_schedule` (cosine decay to zero, or constant).
-
-    `batchnorm_momentum` sets how fast BatchNormalization's moving statistics follow the
-    data when they are trained: Keras' 0.99 suits long ImageNet runs, but on a small dataset
-    trained from scratch the statistics used at evaluation then lag the weights for hundreds
-    of steps (measured on the digits demo: eval accuracy 0.09 after 4 epochs with 0.99,
-    0.87 with 0.9).
-
-    `early_stopping_patience` > 0 stops after that many epochs without a better eval
-    accuracy and restores the best weights. `class_weights` weighs the loss by inverse class
-    frequency (counts from Transform). `warm_start` starts from the latest blessed model
-    (same backbone, size and classes). `cache_max_mb` is the memory the decoded training
-    split may take to be cached between epochs. `mixed_precision` auto means on when a GPU
-    is present.
-    """
-
-    backbone: str = "EfficientNetB0"
-    weights: str = "none"
-    epochs: int = 15
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    warmup_epochs: int = 0
-    lr_schedule: str = "cosine"
-    dropout: float = 0.2
-    batchnorm_momentum: float = 0.9
-    early_stopping_patience: int = 0
-    class_weights: bool = False
-    warm_start: bool = False
-    cache_max_mb: int = 2048
-    jit_compile: bool = False
-    mixed_precision: str = "auto"
-    fine_tuning: FineTuningConfig = dataclasses.field(default_factory=FineTuningConfig)
-    tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
-
-    def validate(self) -> None:
-        require(
-            self.backbone in BACKBONES,
-            "trainer.backbone",
-            f"one of {', '.join(BACKBONES)}",
-            self.backbone,
-        )
-        require(self.epochs >= 1, "trainer.epochs", "at least 1", self.epochs)
-        require(self.batch_size >= 1, "trainer.batch_size", "at least 1", self.batch_size)
-        require(
-            0 < self.learning_rate < 1,
-            "trainer.learning_rate",
-            "a value between 0 and 1",
-            self.learning_rate,
-        )
-        require(
-            0 <= self.warmup_epochs < self.epochs,
-            "trainer.warmup_epochs",
-            "0 or more, fewer than trainer.epochs",
-            self.warmup_epochs,
-        )
-        require(
-            self.lr_schedule in ("cosine", "constant"),
-            "trainer.lr_schedule",
-            "cosine or constant",
-            self.lr_schedule,
-        )
-        require(0 <= self.dropout < 1, "trainer.dropout", "0 <= dropout < 1", self.dropout)
-        require(
-            0 < self.batchnorm_momentum < 1,
-            "trainer.batchnorm_momentum",
-            "a value between 0 and 1",
-            self.batchnorm_momentum,
-        )
-        require(
-            self.early_stopping_patience >= 0,
-            "trainer.early_stopping_patience",
-            "0 (off) or more epochs",
-            self.early_stopping_patience,
-        )
-        require(self.cache_max_mb >= 0, "trainer.cache_max_mb", "0 or more", self.cache_max_mb)
-        require(
-            self.mixed_precision in MIXED_PRECISION,
-            "trainer.mixed_precision",
-            f"one of {', '.join(MIXED_PRECISION)}",
-            self.mixed_precision,
-        )
-        self.fine_tuning.validate()
-        self.tuner.validate()
-        if self.pretrained:
-            require(
-                self.fine_tuning.head_epochs < self.epochs,
-                "trainer.fine_tuning.head_epochs",
-                f"fewer than trainer.epochs ({self.epochs}) to leave epochs for fine-tuning",
-                self.fine_tuning.head_epochs,
-            )
-
-    @property
-    def pretrained(self) -> bool:
-        return self.weights != "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -705,7 +506,7 @@ class PipelineConfig:
     @property
     def image_size(self) -> int:
         """The model's input side: configured, or the backbone's native size."""
-        return self.preprocessing.image_size or BACKBONES[self.trainer.backbone]
+        return self.preprocessing.image_size or BACKBONES[self.trainer.backbone].native_size
 
     @property
     def pipeline_root(self) -> str:
@@ -727,13 +528,6 @@ class PipelineConfig:
     @property
     def tflite_dir(self) -> str:
         return os.path.join(self.output_dir, "tflite", self.serving.model_name)
-
-
-def require(condition: bool, key: str, expected: str, value: Any) -> None:
-    """The one way a value is checked: `key: expected ..., got value`, worded for the YAML's
-    author."""
-    if not condition:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
 
 def is_uri(path: str) -> bool:

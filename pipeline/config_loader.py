@@ -4,16 +4,15 @@ wrong type is a `ConfigError` naming the file and the key)."""
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import os
-import typing
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Tuple
 
 import yaml
 
-from pipeline.config import ConfigError, PipelineConfig, is_uri, require
+from pipeline.config import ConfigError, PipelineConfig, is_uri
+from trainer.settings import from_dict
 
 
 def load_config(
@@ -62,7 +61,7 @@ def _merge(base: dict, update: Mapping) -> None:
 
 def config_from_dict(raw: Mapping[str, Any]) -> PipelineConfig:
     """Builds and validates a `PipelineConfig` from plain data (as parsed from YAML)."""
-    config = _build(PipelineConfig, raw, prefix="")
+    config = from_dict(PipelineConfig, raw)
     config.validate()
     return config
 
@@ -90,56 +89,6 @@ def set_value(raw: dict, key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _build(cls: type, raw: Any, prefix: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping of keys")
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key '{prefix}{unknown[0]}'; known keys here: {', '.join(sorted(fields))}"
-        )
-    values = {}
-    for name, value in raw.items():
-        values[name] = _coerce(hints[name], value, f"{prefix}{name}")
-    return cls(**values)
-
-
-def _coerce(hint: Any, value: Any, key: str) -> Any:
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, prefix=f"{key}.")
-    origin = typing.get_origin(hint)
-    if origin is collections.abc.Sequence:
-        require(isinstance(value, (list, tuple)), key, "a list", value)
-        (item,) = typing.get_args(hint)
-        return tuple(_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is collections.abc.Mapping:
-        require(isinstance(value, Mapping), key, "a mapping", value)
-        value_hint = typing.get_args(hint)[1]
-        return {name: _coerce(value_hint, v, f"{key}.{name}") for name, v in value.items()}
-    if hint is bool:
-        require(isinstance(value, bool), key, "true or false", value)
-        return value
-    if hint is int:
-        require(
-            isinstance(value, int) and not isinstance(value, bool), key, "a whole number", value
-        )
-        return value
-    if hint is float:
-        require(_is_number(value), key, "a number", value)
-        return float(value)
-    if hint is str:
-        require(
-            isinstance(value, (str, int, float)) and not isinstance(value, bool),
-            key,
-            "a string",
-            value,
-        )
-        return str(value)
-    raise TypeError(f"config field {key} has a type the loader does not handle: {hint}")
-
-
 def absolute_paths(config: PipelineConfig) -> PipelineConfig:
     """The config with its local paths made absolute from the current directory."""
 
@@ -152,8 +101,3 @@ def absolute_paths(config: PipelineConfig) -> PipelineConfig:
         schema_file=absolute(config.schema_file),
         data=dataclasses.replace(config.data, root=absolute(config.data.root)),
     )
-
-
-def _is_number(value: Any) -> bool:
-    """An int or a float, and not a bool (which Python counts as an int)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -47,7 +47,7 @@ from components.image_example_gen import rows, sizes
 from components.validation_gate import gate
 from pipeline import config as config_lib
 from pipeline import config_loader, local_runner, metadata, nodes, summary
-from trainer import features, model
+from trainer import backbones, features
 from trainer.backbones import BACKBONES
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "configs" / "template.yaml"
@@ -314,7 +314,7 @@ def choices(
 
 
 def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List[Choice]:
-    native = BACKBONES[config.trainer.backbone]
+    native = BACKBONES[config.trainer.backbone].native_size
     shorter = discovery.ingestion["shorter_side"]
     typical = shorter["median"]
     median = f"the images' shorter side is {sizes.as_text(shorter)}"
@@ -359,9 +359,12 @@ def _weights(config: config_lib.PipelineConfig, discovery: Discovery, given: boo
     from_scratch.append(_epochs_from_scratch(config, discovery))
     if given:
         return [] if config.trainer.pretrained else from_scratch
-    backbone = config.trainer.backbone
-    filename, url = model.imagenet_weights_file(backbone)
-    cached = model.keras_cache_path(filename)
+    backbone = BACKBONES[config.trainer.backbone]
+    if not backbone.has_imagenet_weights:
+        why = f"{backbone.constructor} has no ImageNet weights: it trains from scratch"
+        return [Choice("trainer.weights", "none", why), *from_scratch]
+    filename, url = backbone.imagenet_weights_file(config.image_size)
+    cached = backbones.keras_cache_path(filename)
     if os.path.isfile(cached):
         return [Choice("trainer.weights", "imagenet", f"ImageNet weights found in {cached}")]
     try:

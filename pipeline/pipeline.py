@@ -18,8 +18,6 @@ vary them per run without recompiling (`nodes.RUNTIME_PARAMETERS`: names and typ
 
 from __future__ import annotations
 
-import dataclasses
-
 import tensorflow_data_validation as tfdv
 from tfx import v1 as tfx
 from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
@@ -42,6 +40,7 @@ from pipeline import nodes
 from pipeline.config import NO_SCHEMA, ConfigError, PipelineConfig
 from pipeline.evaluation import eval_config
 from trainer import features
+from trainer.settings import TrainingSettings
 
 PREPROCESSING_FN = "trainer.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.run.run_fn"
@@ -120,7 +119,10 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
     )
     tuner = None
     if config.trainer.tuner.enabled:
-        tuner = tfx.components.Tuner(tuner_fn=TUNER_FN, **trainer_inputs).with_id(nodes.TUNER)
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            **{**trainer_inputs, "custom_config": tuner_config(config)},
+        ).with_id(nodes.TUNER)
         trainer_inputs["hyperparameters"] = tuner.outputs["best_hyperparameters"]
     if config.trainer.warm_start:
         trainer_inputs["base_model"] = baseline.outputs["model"]
@@ -302,18 +304,23 @@ def _baseline(
 
 
 def trainer_config(config: PipelineConfig) -> dict:
-    """What run_fn and tuner_fn read from `fn_args.custom_config`: plain JSON-able values.
+    """What run_fn and tuner_fn read from `fn_args.custom_config`: plain JSON-able values,
+    rebuilt there as `TrainingSettings` (trainer/settings.py).
 
     The epochs are left out: they reach run_fn through ImageTrainer's `epochs` property, a
     runtime parameter (see components/image_trainer/component.py).
     """
-    trainer = {k: v for k, v in dataclasses.asdict(config.trainer).items() if k != "epochs"}
-    return {
-        **trainer,
-        "image_size": config.image_size,
-        "max_pixels": config.serving.max_pixels,
-        "augmentation": dataclasses.asdict(config.augmentation),
-    }
+    settings = TrainingSettings(
+        config.trainer, config.augmentation, config.image_size, config.serving.max_pixels
+    )
+    return {k: v for k, v in settings.custom_config().items() if k not in ("epochs", "resume_dir")}
+
+
+def tuner_config(config: PipelineConfig) -> dict:
+    """What tuner_fn reads from `fn_args.custom_config`: the Trainer's, with the configured
+    epochs (the search trains `trainer.tuner.epochs` a trial; the Trainer's are still
+    checked against the fine-tuning phases when the config is rebuilt)."""
+    return {**trainer_config(config), "epochs": config.trainer.epochs}
 
 
 def _add_component_beam_args(config: PipelineConfig, components: list, whole: bool) -> None:

@@ -6,40 +6,38 @@ examples, and a layer inside the model would travel into the exported SavedModel
 TFLite file. Here it never reaches eval or serving, by construction.
 """
 
-from typing import Any, Dict
-
 import tensorflow as tf
 
+from trainer.settings import AugmentationConfig
 
-def build_augmenter(policy: Dict[str, Any], image_size: int) -> tf.keras.Sequential | None:
-    """Keras preprocessing layers for the policy (AugmentationConfig as a dict), or None.
+
+def build_augmenter(policy: AugmentationConfig, image_size: int) -> tf.keras.Sequential | None:
+    """Keras preprocessing layers for the policy, or None.
 
     Pixel values are in [0, 255] (see trainer/preprocessing.py), which brightness uses as
     its range. Crop cuts `crop` of the side off at a random place and resizes back.
     """
     layers = []
-    if policy["flip"] != "none":
-        layers.append(tf.keras.layers.RandomFlip(policy["flip"]))
-    if policy["rotation"]:
-        layers.append(tf.keras.layers.RandomRotation(policy["rotation"], fill_mode="reflect"))
-    if policy["zoom"]:
-        layers.append(tf.keras.layers.RandomZoom(policy["zoom"], fill_mode="reflect"))
-    if policy["translation"]:
+    if policy.flip != "none":
+        layers.append(tf.keras.layers.RandomFlip(policy.flip))
+    if policy.rotation:
+        layers.append(tf.keras.layers.RandomRotation(policy.rotation, fill_mode="reflect"))
+    if policy.zoom:
+        layers.append(tf.keras.layers.RandomZoom(policy.zoom, fill_mode="reflect"))
+    if policy.translation:
         layers.append(
             tf.keras.layers.RandomTranslation(
-                policy["translation"], policy["translation"], fill_mode="reflect"
+                policy.translation, policy.translation, fill_mode="reflect"
             )
         )
-    if policy["crop"]:
-        side = max(1, round(image_size * (1 - policy["crop"])))
+    if policy.crop:
+        side = max(1, round(image_size * (1 - policy.crop)))
         layers.append(tf.keras.layers.RandomCrop(side, side))
         layers.append(tf.keras.layers.Resizing(image_size, image_size))
-    if policy["brightness"]:
-        layers.append(
-            tf.keras.layers.RandomBrightness(policy["brightness"], value_range=(0.0, 255.0))
-        )
-    if policy["contrast"]:
-        layers.append(tf.keras.layers.RandomContrast(policy["contrast"]))
+    if policy.brightness:
+        layers.append(tf.keras.layers.RandomBrightness(policy.brightness, value_range=(0.0, 255.0)))
+    if policy.contrast:
+        layers.append(tf.keras.layers.RandomContrast(policy.contrast))
     if not layers:
         return None
     return tf.keras.Sequential(layers, name="augmentation")

@@ -2,10 +2,10 @@
 
 This graph runs in Transform over the training data and again inside the exported model at
 serving, so training and serving see the same pixels. Images come out as float32
-`[size, size, 3]` with values in [0, 255]: the Keras EfficientNet backbones normalise
-internally (their stem has Rescaling and Normalization layers whose constants belong to the
-weights), so scaling again here would double-normalise. Augmentation is not done here:
-Transform runs once and would freeze it (see trainer/augmentation.py).
+`[size, size, 3]` with values in [0, 255]: every classifier normalises inside the model, as
+its backbone expects (trainer/backbones.py), so scaling here would double-normalise.
+Augmentation is not done here: Transform runs once and would freeze it (see
+trainer/augmentation.py).
 """
 
 from typing import Any, Dict

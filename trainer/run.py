@@ -1,10 +1,10 @@
 """Trainer's run_fn: read Transform's output, train the classifier, export for serving.
 
 TFX calls `run_fn(fn_args)` with the artifact paths; everything else comes from the
-pipeline config in `fn_args.custom_config` (TrainerConfig as a dict, plus `image_size`,
-serving's `max_pixels` and the `augmentation` policy), overridden by the Tuner's best
-hyperparameters when the Tuner ran. The log says what was actually done: weights, phases,
-precision, caching, and one line per epoch.
+pipeline config in `fn_args.custom_config`, rebuilt and validated as `TrainingSettings`
+(trainer/settings.py), overridden by the Tuner's best hyperparameters when the Tuner ran.
+The log says what was actually done: weights, phases, precision, caching, and one line per
+epoch.
 
 With `resume_dir` in the config (set by ImageTrainer's executor), training survives the
 process being killed: each phase is backed up at every epoch end and its weights are kept
@@ -14,9 +14,10 @@ the interrupted one from its last completed epoch ("resumed from epoch N" in the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from typing import Any, Dict, List
+from typing import Dict, List
 
 import keras_tuner
 import tensorflow as tf
@@ -25,6 +26,7 @@ from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from trainer import augmentation, data, export, features, model, schedule
+from trainer.settings import FineTuningConfig, TrainerConfig, TrainingSettings
 
 TRAINING_RECORD = "training.json"
 """In the ModelRun artifact: the trainer config the model was trained with."""
@@ -107,33 +109,35 @@ class _PhaseCheckpoints:
             tf.io.gfile.rmtree(self._backup_dir)
 
 
-def build_classifier(config: Dict[str, Any], num_classes: int) -> tf.keras.Model:
+def build_classifier(trainer: TrainerConfig, image_size: int, num_classes: int) -> tf.keras.Model:
     """The configured classifier (trainer/model.py), as run_fn and every Tuner trial build it."""
     return model.build_model(
         num_classes=num_classes,
-        image_size=config["image_size"],
-        backbone=config["backbone"],
-        weights=config["weights"],
-        dropout=config["dropout"],
-        batchnorm_momentum=config["batchnorm_momentum"],
+        image_size=image_size,
+        backbone=trainer.backbone,
+        weights=trainer.weights,
+        dropout=trainer.dropout,
+        batchnorm_momentum=trainer.batchnorm_momentum,
+        stem=trainer.stem_filters,
+        stem_trainable=trainer.stem_trainable,
     )
 
 
-def apply_hyperparameters(config: Dict[str, Any], values: Dict | None) -> Dict[str, Any]:
-    """The config with the Tuner's best values in place (see trainer/tuning.py)."""
+def apply_hyperparameters(trainer: TrainerConfig, values: Dict | None) -> TrainerConfig:
+    """The trainer config with the Tuner's best values in place (see trainer/tuning.py)."""
     if not values:
-        return config
-    config = dict(config, dropout=values["dropout"])
-    if config["weights"] == "none":
-        config["learning_rate"] = values["learning_rate"]
-    else:
-        config["fine_tuning"] = dict(
-            config["fine_tuning"],
+        return trainer
+    if trainer.pretrained:
+        fine_tuning = dataclasses.replace(
+            trainer.fine_tuning,
             learning_rate=values["learning_rate"],
             unfreeze_blocks=values["unfreeze_blocks"],
         )
+        trainer = dataclasses.replace(trainer, fine_tuning=fine_tuning)
+    else:
+        trainer = dataclasses.replace(trainer, learning_rate=values["learning_rate"])
     logging.info("Trainer: using the Tuner's best hyperparameters %s", values)
-    return config
+    return dataclasses.replace(trainer, dropout=values["dropout"])
 
 
 def class_weights(tf_transform_output: tft.TFTransformOutput) -> Dict[int, float]:
@@ -147,12 +151,12 @@ def class_weights(tf_transform_output: tft.TFTransformOutput) -> Dict[int, float
     return {index: total / (len(names) * counts[name]) for index, name in enumerate(names)}
 
 
-def unfreeze_count(classifier: tf.keras.Model, fine_tuning: Dict[str, Any]) -> int:
+def unfreeze_count(classifier: tf.keras.Model, fine_tuning: FineTuningConfig) -> int:
     """How many top blocks phase 2 trains: a count, or a fraction of the backbone's blocks."""
-    if fine_tuning["unfreeze_blocks"]:
-        return fine_tuning["unfreeze_blocks"]
-    total = len(model.blocks(model.backbone_of(classifier)))
-    return round(total * fine_tuning["unfreeze_fraction"])
+    if fine_tuning.unfreeze_blocks:
+        return fine_tuning.unfreeze_blocks
+    total = len(model.blocks(classifier))
+    return round(total * fine_tuning.unfreeze_fraction)
 
 
 def compile_model(
@@ -178,7 +182,7 @@ def train(
     classifier: tf.keras.Model,
     train_dataset: tf.data.Dataset,
     eval_dataset: tf.data.Dataset,
-    config: Dict[str, Any],
+    trainer: TrainerConfig,
     callbacks: List[tf.keras.callbacks.Callback],
     class_weight: Dict[int, float] | None = None,
     resume_dir: str | None = None,
@@ -190,25 +194,24 @@ def train(
     With `resume_dir`, phases done by a killed run are restored instead of trained, and the
     interrupted one continues from its last completed epoch (see _PhaseCheckpoints).
     """
-    epochs = config["epochs"]
     phases = []  # (first epoch, last epoch + 1, base learning rate, warm-up epochs)
-    if config["weights"] == "none":
-        phases.append((0, epochs, config["learning_rate"], config["warmup_epochs"]))
+    if not trainer.pretrained:
+        phases.append((0, trainer.epochs, trainer.learning_rate, trainer.warmup_epochs))
     else:
-        head_epochs = config["fine_tuning"]["head_epochs"]
-        phases.append((0, head_epochs, config["learning_rate"], config["warmup_epochs"]))
-        phases.append((head_epochs, epochs, config["fine_tuning"]["learning_rate"], 0))
+        head_epochs = trainer.fine_tuning.head_epochs
+        phases.append((0, head_epochs, trainer.learning_rate, trainer.warmup_epochs))
+        phases.append((head_epochs, trainer.epochs, trainer.fine_tuning.learning_rate, 0))
     for index, (start, stop, base_rate, warmup) in enumerate(phases):
         last = index == len(phases) - 1
         rate_factors = None
-        if config["weights"] != "none":
+        if trainer.pretrained:
             if index == 0:
                 model.freeze_backbone(classifier)
                 logging.info("Phase 1: head only, backbone frozen, epochs %d-%d", start + 1, stop)
             else:
-                count = unfreeze_count(classifier, config["fine_tuning"])
+                count = unfreeze_count(classifier, trainer.fine_tuning)
                 model.unfreeze_top(classifier, count)
-                decay = config["fine_tuning"]["layer_decay"]
+                decay = trainer.fine_tuning.layer_decay
                 logging.info(
                     "Phase 2: fine-tuning, epochs %d-%d, %s",
                     start + 1,
@@ -221,24 +224,24 @@ def train(
         if checkpoints and checkpoints.done():
             checkpoints.restore(classifier)
             continue
-        compile_model(classifier, base_rate, config["jit_compile"], rate_factors)
+        compile_model(classifier, base_rate, trainer.jit_compile, rate_factors)
         phase_callbacks = (checkpoints.callbacks() if checkpoints else []) + list(callbacks)
         phase_callbacks.append(
             tf.keras.callbacks.LearningRateScheduler(
                 lambda epoch, _, start=start, stop=stop, base=base_rate, warmup=warmup: (
                     schedule.learning_rate(
-                        epoch - start, base, warmup, stop - start, config["lr_schedule"]
+                        epoch - start, base, warmup, stop - start, trainer.lr_schedule
                     )
                 )
             )
         )
-        if last and config["early_stopping_patience"]:
+        if last and trainer.early_stopping_patience:
             # Not in the backup: after a kill, its best weights and patience start afresh.
             phase_callbacks.append(
                 tf.keras.callbacks.EarlyStopping(
                     monitor="val_accuracy",
                     mode="max",
-                    patience=config["early_stopping_patience"],
+                    patience=trainer.early_stopping_patience,
                     restore_best_weights=True,
                     verbose=1,
                 )
@@ -272,13 +275,14 @@ def warm_start(classifier: tf.keras.Model, base_model: str, class_names: List[by
     its fresh initialisation.
     """
     previous = tf.keras.models.load_model(base_model, compile=False)
-    previous_backbone = model.backbone_of(previous)
     try:
-        model.backbone_of(classifier).set_weights(previous_backbone.get_weights())
+        for layer in classifier.layers:
+            if layer.weights and layer.name != "probabilities":
+                layer.set_weights(previous.get_layer(layer.name).get_weights())
     except ValueError as error:
         raise model.WeightsError(
-            f"trainer.warm_start: the latest blessed model {base_model} has another backbone "
-            f"or image size than this run ({error}); set trainer.warm_start to false"
+            f"trainer.warm_start: the latest blessed model {base_model} has another backbone, "
+            f"stem or image size than this run ({error}); set trainer.warm_start to false"
         ) from None
     with tf.io.gfile.GFile(os.path.join(base_model, "assets", features.LABEL_VOCABULARY)) as f:
         previous_names = [line.rstrip("\n").encode() for line in f]
@@ -292,17 +296,17 @@ def warm_start(classifier: tf.keras.Model, base_model: str, class_names: List[by
     head.set_weights([new_kernel, new_bias])
     known = sum(name in previous_names for name in class_names)
     logging.info(
-        "Warm start from %s: backbone, and the head for %d of %d classes",
+        "Warm start from %s: backbone (and stem), and the head for %d of %d classes",
         base_model,
         known,
         len(class_names),
     )
 
 
-def write_training_record(model_run_dir: str, config: Dict[str, Any]) -> None:
+def write_training_record(model_run_dir: str, settings: TrainingSettings) -> None:
     """What trained the model (backbone, weights, epochs, augmentation, ...), as JSON in the
     ModelRun artifact: the model card reads it (components/evaluation_report/model_card.py)."""
-    record = {key: value for key, value in config.items() if key != "resume_dir"}
+    record = {k: v for k, v in settings.custom_config().items() if k != "resume_dir"}
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_RECORD), "w") as handle:
         handle.write(json.dumps(record, indent=2, sort_keys=True))
@@ -315,23 +319,25 @@ def run_fn(fn_args: FnArgs) -> None:
         if fn_args.hyperparameters
         else None
     )
-    config = apply_hyperparameters(fn_args.custom_config, tuned)
+    settings = TrainingSettings.from_custom_config(fn_args.custom_config)
+    trainer = apply_hyperparameters(settings.trainer, tuned)
+    settings = dataclasses.replace(settings, trainer=trainer)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
-    policy = set_precision(config["mixed_precision"])
+    policy = set_precision(trainer.mixed_precision)
     logging.info(
         "Trainer: %s on %d classes at %d px, weights %s, %d epochs, batch %d, precision %s, "
         "jit_compile %s",
-        config["backbone"],
+        trainer.backbone,
         len(class_names),
-        config["image_size"],
-        config["weights"],
-        config["epochs"],
-        config["batch_size"],
+        settings.image_size,
+        trainer.weights,
+        trainer.epochs,
+        trainer.batch_size,
         policy,
-        config["jit_compile"],
+        trainer.jit_compile,
     )
-    augmenter = augmentation.build_augmenter(config["augmentation"], config["image_size"])
+    augmenter = augmentation.build_augmenter(settings.augmentation, settings.image_size)
     logging.info(
         "Trainer: augmentation %s",
         [layer.name for layer in augmenter.layers] if augmenter else "off",
@@ -339,41 +345,41 @@ def run_fn(fn_args: FnArgs) -> None:
     train_dataset = data.input_fn(
         fn_args.train_files,
         tf_transform_output,
-        config["batch_size"],
+        trainer.batch_size,
         training=True,
         augmenter=augmenter,
-        cache_max_mb=config["cache_max_mb"],
+        cache_max_mb=trainer.cache_max_mb,
     )
     eval_dataset = data.input_fn(
         fn_args.eval_files,
         tf_transform_output,
-        config["batch_size"],
+        trainer.batch_size,
         training=False,
-        cache_max_mb=config["cache_max_mb"],
+        cache_max_mb=trainer.cache_max_mb,
     )
-    classifier = build_classifier(config, len(class_names))
-    if config["warm_start"]:
+    classifier = build_classifier(trainer, settings.image_size, len(class_names))
+    if trainer.warm_start:
         if fn_args.base_model:
             warm_start(classifier, fn_args.base_model, class_names)
         else:
             logging.info("Warm start: no blessed model yet, starting from the configured weights")
-    weights = class_weights(tf_transform_output) if config["class_weights"] else None
+    weights = class_weights(tf_transform_output) if trainer.class_weights else None
     if weights:
         logging.info("Trainer: class weights %s", weights)
     train(
         classifier,
         train_dataset,
         eval_dataset,
-        config,
+        trainer,
         callbacks=[
-            _EpochLog(config["epochs"]),
+            _EpochLog(trainer.epochs),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
         class_weight=weights,
-        resume_dir=config.get("resume_dir"),
+        resume_dir=settings.resume_dir or None,
     )
-    write_training_record(fn_args.model_run_dir, config)
+    write_training_record(fn_args.model_run_dir, settings)
     export.export_serving_model(
-        classifier, tf_transform_output, fn_args.serving_model_dir, config["max_pixels"]
+        classifier, tf_transform_output, fn_args.serving_model_dir, settings.max_pixels
     )
     logging.info("Trainer: model exported to %s", fn_args.serving_model_dir)

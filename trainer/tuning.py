@@ -8,7 +8,7 @@ results stay keras-tuner's while the model trains with tf_keras' own `fit`.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Dict
 
 import keras_tuner
 import tensorflow as tf
@@ -18,6 +18,7 @@ from tfx import v1 as tfx
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from trainer import data, features, model, run
+from trainer.settings import TrainerConfig, TrainingSettings
 
 OBJECTIVE = "val_accuracy"
 
@@ -27,31 +28,33 @@ class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
 
     def __init__(
         self,
-        config: Dict[str, Any],
+        trainer: TrainerConfig,
+        image_size: int,
         num_classes: int,
         train_dataset: tf.data.Dataset,
         eval_dataset: tf.data.Dataset,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self._config = config
+        self._trainer = trainer
+        self._image_size = image_size
         self._num_classes = num_classes
         self._train_dataset = train_dataset
         self._eval_dataset = eval_dataset
 
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
         values = trial.hyperparameters.values
-        config = run.apply_hyperparameters(self._config, values)
-        classifier = run.build_classifier(config, self._num_classes)
-        learning_rate = config["learning_rate"]
-        if config["weights"] != "none":
+        trainer = run.apply_hyperparameters(self._trainer, values)
+        classifier = run.build_classifier(trainer, self._image_size, self._num_classes)
+        learning_rate = trainer.learning_rate
+        if trainer.pretrained:
             model.unfreeze_top(classifier, values["unfreeze_blocks"])
-            learning_rate = config["fine_tuning"]["learning_rate"]
-        run.compile_model(classifier, learning_rate, config["jit_compile"])
+            learning_rate = trainer.fine_tuning.learning_rate
+        run.compile_model(classifier, learning_rate, trainer.jit_compile)
         history = classifier.fit(
             self._train_dataset,
             validation_data=self._eval_dataset,
-            epochs=config["tuner"]["epochs"],
+            epochs=trainer.tuner.epochs,
             verbose=0,
         )
         score = max(history.history[OBJECTIVE])
@@ -59,41 +62,42 @@ class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
         return {OBJECTIVE: score}
 
 
-def search_space(config: Dict[str, Any]) -> keras_tuner.HyperParameters:
+def search_space(trainer: TrainerConfig) -> keras_tuner.HyperParameters:
     """The tuned values; unfreeze depth only matters when a pretrained backbone is tuned."""
     space = keras_tuner.HyperParameters()
-    tuner = config["tuner"]
-    space.Choice("learning_rate", list(tuner["learning_rates"]))
-    space.Choice("dropout", list(tuner["dropouts"]))
-    unfreeze = list(tuner["unfreeze_blocks"]) if config["weights"] != "none" else [0]
+    space.Choice("learning_rate", list(trainer.tuner.learning_rates))
+    space.Choice("dropout", list(trainer.tuner.dropouts))
+    unfreeze = list(trainer.tuner.unfreeze_blocks) if trainer.pretrained else [0]
     space.Choice("unfreeze_blocks", unfreeze)
     return space
 
 
 def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
     """Builds the search over the transformed train and eval splits."""
-    config = fn_args.custom_config
+    settings = TrainingSettings.from_custom_config(fn_args.custom_config)
+    trainer = settings.trainer
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
     datasets = {
         training: data.input_fn(
             files,
             tf_transform_output,
-            config["batch_size"],
+            trainer.batch_size,
             training=training,
-            cache_max_mb=config["cache_max_mb"],
+            cache_max_mb=trainer.cache_max_mb,
         )
         for files, training in ((fn_args.train_files, True), (fn_args.eval_files, False))
     }
     search = TfKerasSearch(
-        config=config,
+        trainer=trainer,
+        image_size=settings.image_size,
         num_classes=len(class_names),
         train_dataset=datasets[True],
         eval_dataset=datasets[False],
         oracle=keras_tuner.oracles.RandomSearchOracle(
             objective=keras_tuner.Objective(OBJECTIVE, "max"),
-            max_trials=config["tuner"]["trials"],
-            hyperparameters=search_space(config),
+            max_trials=trainer.tuner.trials,
+            hyperparameters=search_space(trainer),
             seed=0,
         ),
         directory=fn_args.working_dir,

@@ -23,6 +23,7 @@ from pipeline.pipeline import trainer_config
 from tests.components import evaluated_run
 from trainer import features, run, tflite
 from trainer.conversions import FLOAT32, INT8
+from trainer.settings import TrainingSettings
 
 INTENDED_USE = "Reading the digits 0, 1 and 2 <from forms>"
 LIMITATION = "Not tried on digits written in other scripts."
@@ -53,7 +54,8 @@ def written(first_run, tmp_path_factory):
     model_run = root / "model_run"
     shutil.copytree(first_run.inputs.model_run_uri, model_run)
     config = config_loader.config_from_dict({"augmentation": {"flip": "horizontal"}})
-    run.write_training_record(str(model_run), {**trainer_config(config), "epochs": 4})
+    settings = TrainingSettings.from_custom_config({**trainer_config(config), "epochs": 4})
+    run.write_training_record(str(model_run), settings)
     conversions = tflite_artifact(root / "tflite", shipped=[FLOAT32])
     inputs = dataclasses.replace(
         first_run.inputs,

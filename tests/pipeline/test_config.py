@@ -65,7 +65,12 @@ def test_unknown_top_level_key(tmp_path):
         ("trainer:\n  epochs: many\n", "trainer.epochs: expected a whole number"),
         ("trainer:\n  epochs: 0\n", "trainer.epochs: expected at least 1"),
         ("trainer:\n  learning_rate: true\n", "trainer.learning_rate: expected a number"),
-        ("trainer:\n  backbone: ResNet50\n", "trainer.backbone: expected one of EfficientNetB0"),
+        ("trainer:\n  backbone: ResNet101\n", "trainer.backbone: expected one of EfficientNetB0"),
+        (
+            "trainer:\n  backbone: compact\n  weights: imagenet\n",
+            "trainer.weights: expected none or a local weights file: compact has no ImageNet",
+        ),
+        ("trainer:\n  stem_filters: gabor\n", "trainer.stem_filters: expected one of none, sobel"),
         ("evaluation:\n  min_accuracy: 1.5\n", "evaluation.min_accuracy"),
         (
             "evaluation:\n  size_buckets: [256, 64]\n",

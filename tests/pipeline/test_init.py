@@ -14,7 +14,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from pipeline import config as config_lib
 from pipeline import config_loader, init
-from trainer import model
+from trainer import backbones
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -162,8 +162,8 @@ def test_skew_limits_stay_with_enough_examples():
 
 def test_imagenet_weights_in_keras_cache_are_chosen(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    filename, _ = model.imagenet_weights_file("EfficientNetB0")
-    cached = Path(model.keras_cache_path(filename))
+    filename, _ = backbones.BACKBONES["EfficientNetB0"].imagenet_weights_file(224)
+    cached = Path(backbones.keras_cache_path(filename))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"weights")
     config = config_loader.config_from_dict({})
@@ -184,7 +184,7 @@ def test_offline_without_cached_weights_trains_from_scratch_and_says_how_to_fine
 ):
     monkeypatch.setenv("HOME", str(tmp_path))
     url = unreachable_url()
-    monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
+    monkeypatch.setattr(backbones.Backbone, "imagenet_weights_file", lambda _, size: ("b0.h5", url))
     weights, *recipe = init._weights(
         config_loader.config_from_dict({}), discovery(96, 24), given=False
     )  # noqa: SLF001
@@ -194,6 +194,16 @@ def test_offline_without_cached_weights_trains_from_scratch_and_says_how_to_fine
         weights.why
     )
     assert {c.key: c.value for c in recipe} == {**init.FROM_SCRATCH, "trainer.epochs": 300}
+
+
+def test_a_backbone_without_imagenet_weights_trains_from_scratch():
+    config = config_loader.config_from_dict({"trainer": {"backbone": "compact"}})
+    weights, *recipe = init._weights(config, discovery(96, 24), given=False)  # noqa: SLF001
+    assert (weights.value, weights.why) == (
+        "none",
+        "compact has no ImageNet weights: it trains from scratch",
+    )
+    assert {c.key for c in recipe} == {*init.FROM_SCRATCH, "trainer.epochs"}
 
 
 def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
@@ -210,7 +220,7 @@ def test_reachable_weights_are_left_to_keras_to_download(tmp_path, monkeypatch):
     server = http.server.HTTPServer(("127.0.0.1", 0), Head)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/b0.h5"
-    monkeypatch.setattr(model, "imagenet_weights_file", lambda name: ("b0.h5", url))
+    monkeypatch.setattr(backbones.Backbone, "imagenet_weights_file", lambda _, size: ("b0.h5", url))
     try:
         (choice,) = init._weights(
             config_loader.config_from_dict({}), discovery(96, 24), given=False

@@ -262,6 +262,11 @@ def test_unreachable_endpoint_is_one_line_and_exit_2(tmp_path, capsys, config_fi
     [
         (("--param", "epochs=many"), "--param 'epochs=many': expected a whole number"),
         (("--param", "lr=0.1"), "NAME one of data_root, epochs"),
+        (
+            ("--set", "trainer.weights=imagenet", "--param", "epochs=3"),
+            "--param epochs=3: trainer.fine_tuning.head_epochs: expected fewer than "
+            "trainer.epochs (3) to leave epochs for fine-tuning, got 3",
+        ),
     ],
 )
 def test_bad_runtime_arguments(capsys, kfp_api, config_file, argv, message):

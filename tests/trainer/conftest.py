@@ -20,6 +20,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from pipeline import config_loader
 from pipeline.pipeline import trainer_config
 from trainer import features, preprocessing, run
+from trainer.settings import TrainerConfig, TrainingSettings
 
 IMAGE_SIZE = 32
 
@@ -98,6 +99,11 @@ def custom_config(**trainer):
         }
     )
     return {**trainer_config(config), "epochs": config.trainer.epochs}
+
+
+def trainer_settings(**trainer) -> TrainerConfig:
+    """The trainer config run_fn rebuilds from `custom_config(**trainer)`."""
+    return TrainingSettings.from_custom_config(custom_config(**trainer)).trainer
 
 
 @pytest.fixture(scope="session")

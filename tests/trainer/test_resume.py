@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
 
 from components.image_trainer import executor
-from tests.trainer.conftest import custom_config, local_weights
+from tests.trainer.conftest import IMAGE_SIZE, local_weights, trainer_settings
 from trainer import model, run, schedule
 
 
@@ -81,7 +81,7 @@ def train(transformed_digits, config, resume_dir, callbacks, classifier=None):
     train_data = run.data.input_fn(transformed_digits.train_files, output, 16, training=True)
     eval_data = run.data.input_fn(transformed_digits.eval_files, output, 16, training=False)
     run.train(
-        classifier or run.build_classifier(config, 3),
+        classifier or run.build_classifier(config, IMAGE_SIZE, 3),
         train_data.take(2),
         eval_data.take(1),
         config,
@@ -100,7 +100,7 @@ def test_killed_training_resumes_from_its_last_completed_epoch(
     transformed_digits, tmp_path, caplog
 ):
     caplog.set_level(logging.INFO, logger="absl")
-    config = custom_config(epochs=4, learning_rate=0.002, warmup_epochs=1)
+    config = trainer_settings(epochs=4, learning_rate=0.002, warmup_epochs=1)
     resume_dir = str(tmp_path / "resume")
     kill = Kill(2)
     with pytest.raises(KilledError):
@@ -109,13 +109,13 @@ def test_killed_training_resumes_from_its_last_completed_epoch(
     assert not os.path.exists(os.path.join(resume_dir, "phase-0-done"))
 
     watch = Watch()
-    train(transformed_digits, config, resume_dir, [run._EpochLog(config["epochs"]), watch])
+    train(transformed_digits, config, resume_dir, [run._EpochLog(config.epochs), watch])
 
     assert watch.epochs == [2, 3]
     assert_same_weights(kill.weights, watch.first_weights)
     assert watch.first_iterations == kill.iterations > 0  # Adam's state came back too
     assert watch.rates == pytest.approx(
-        [schedule.learning_rate(epoch, 0.002, 1, 4, config["lr_schedule"]) for epoch in [2, 3]]
+        [schedule.learning_rate(epoch, 0.002, 1, 4, config.lr_schedule) for epoch in [2, 3]]
     )
     backup = os.path.join(resume_dir, "phase-0")
     assert f"Trainer: resumed from epoch 2 (checkpoint in {backup})" in caplog.text
@@ -131,7 +131,7 @@ def test_killed_fine_tuning_restores_the_head_phase_and_resumes(
     """Killed as phase 2 begins (phase 1 done), then again after phase 2's first epoch."""
     caplog.set_level(logging.INFO, logger="absl")
     weights_file = local_weights(tmp_path)
-    config = custom_config(
+    config = trainer_settings(
         weights=weights_file,
         epochs=3,
         fine_tuning={"head_epochs": 1, "unfreeze_blocks": 3, "layer_decay": 0.5},
@@ -154,7 +154,7 @@ def test_killed_fine_tuning_restores_the_head_phase_and_resumes(
     )
     assert "resumed from epoch" not in caplog.text
 
-    classifier, resumed = run.build_classifier(config, 3), Watch()
+    classifier, resumed = run.build_classifier(config, IMAGE_SIZE, 3), Watch()
     train(transformed_digits, config, resume_dir, [resumed], classifier)
 
     assert resumed.epochs == [2]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.trainer.conftest import IMAGE_SIZE, custom_config, local_weights
+from tests.trainer.conftest import IMAGE_SIZE, local_weights, trainer_settings
 from trainer import export, model, run, schedule
 from trainer.features import IMAGE_KEY, transformed_name
 
@@ -77,7 +77,7 @@ def test_warm_start_copies_the_backbone_and_matches_the_head_by_class(trained):
 
 def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
     weights_file = local_weights(tmp_path)
-    config = custom_config(
+    config = trainer_settings(
         weights=weights_file,
         epochs=2,
         fine_tuning={"head_epochs": 1, "unfreeze_blocks": 3, "layer_decay": 0.5},
@@ -107,10 +107,10 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
     run.train(classifier, *datasets, config, callbacks=[Watch()])
 
     backbone = model.backbone_of(classifier)
-    blocks = model.blocks(backbone)
+    blocks = model.blocks(classifier)
     assert seen[0][0] == 0  # phase 1: backbone frozen
     assert seen[1][0] > 0  # phase 2: top blocks train
-    assert seen[1][1] == pytest.approx(config["fine_tuning"]["learning_rate"])
+    assert seen[1][1] == pytest.approx(config.fine_tuning.learning_rate)
     assert seen[1][2] is schedule.LayerwiseAdam  # layer_decay < 1: differential rates
     top = {id(layer) for group in blocks[-3:] for layer in group}
     for layer in backbone.layers:

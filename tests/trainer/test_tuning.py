@@ -4,13 +4,14 @@ import keras_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from pipeline import config_loader
-from pipeline.pipeline import trainer_config
+from pipeline.pipeline import tuner_config
 from tests.trainer.conftest import IMAGE_SIZE
 from trainer import run, tuning
+from trainer.settings import TrainingSettings
 
 
 def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digits, tmp_path):
-    config = trainer_config(
+    config = tuner_config(
         config_loader.config_from_dict(
             {
                 "preprocessing": {"image_size": IMAGE_SIZE},
@@ -46,6 +47,6 @@ def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digit
 
     # What TFX hands run_fn: the best HyperParameters' config, as JSON.
     tuned = keras_tuner.HyperParameters.from_config(best.get_config()).values
-    applied = run.apply_hyperparameters(config, tuned)
-    assert applied["dropout"] == best.values["dropout"]
-    assert applied["learning_rate"] == 1e-3
+    applied = run.apply_hyperparameters(TrainingSettings.from_custom_config(config).trainer, tuned)
+    assert applied.dropout == best.values["dropout"]
+    assert applied.learning_rate == 1e-3
