@@ -38,7 +38,7 @@ def load_backbone(name: str, weights: str, image_size: int) -> tf.keras.Model:
         if not entry.has_imagenet_weights:
             raise WeightsError(
                 f"trainer.weights=imagenet: {name} has no ImageNet weights; set "
-                "trainer.weights to none, or to a weights file saved from a {name} backbone"
+                f"trainer.weights to none, or to a weights file saved from a {name} backbone"
             )
         filename, url = entry.imagenet_weights_file(image_size)
         try:

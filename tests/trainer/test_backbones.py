@@ -177,7 +177,11 @@ def test_mobilenet_v2_weights_file_follows_the_input_size():
 
 
 def test_compact_has_no_imagenet_weights():
-    with pytest.raises(model.WeightsError, match="compact has no ImageNet weights"):
+    with pytest.raises(
+        model.WeightsError,
+        match="compact has no ImageNet weights; set trainer.weights to none, or to a "
+        "weights file saved from a compact backbone",
+    ):
         model.load_backbone("compact", "imagenet", IMAGE_SIZE)
 
 
