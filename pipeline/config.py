@@ -495,6 +495,15 @@ class PipelineConfig:
         )
         for name, component in self.components.items():
             component.resources.validate(f"components.{name}.resources")
+        native = {name: BACKBONES[name].native_size for name in self.trainer.candidates}
+        require(
+            bool(self.preprocessing.image_size) or len(set(native.values())) <= 1,
+            "preprocessing.image_size",
+            "a size when the candidates in trainer.backbone have different native sizes "
+            f"({', '.join(f'{name} {size}' for name, size in native.items())}): they are "
+            "compared on the same images",
+            self.preprocessing.image_size,
+        )
         require(
             not self.trainer.warm_start or self.evaluation.baseline == "latest_blessed",
             "trainer.warm_start",
@@ -505,8 +514,9 @@ class PipelineConfig:
 
     @property
     def image_size(self) -> int:
-        """The model's input side: configured, or the backbone's native size."""
-        return self.preprocessing.image_size or BACKBONES[self.trainer.backbone].native_size
+        """The model's input side: configured, or the backbone's native size (the candidates'
+        own, when they share one)."""
+        return self.preprocessing.image_size or BACKBONES[self.trainer.backbones[0]].native_size
 
     @property
     def pipeline_root(self) -> str:

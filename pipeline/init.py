@@ -314,7 +314,7 @@ def choices(
 
 
 def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List[Choice]:
-    native = BACKBONES[config.trainer.backbone].native_size
+    native = BACKBONES[config.trainer.backbones[0]].native_size
     shorter = discovery.ingestion["shorter_side"]
     typical = shorter["median"]
     median = f"the images' shorter side is {sizes.as_text(shorter)}"
@@ -323,7 +323,7 @@ def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List
             Choice(
                 "preprocessing.image_size",
                 0,
-                f"{median}: {config.trainer.backbone}'s native {native} px keeps its detail",
+                f"{median}: {config.trainer.backbones[0]}'s native {native} px keeps its detail",
             )
         ]
     size = min(native, max(32, math.ceil(typical / 32) * 32))
@@ -331,7 +331,7 @@ def _image_size(config: config_lib.PipelineConfig, discovery: Discovery) -> List
         Choice(
             "preprocessing.image_size",
             size,
-            f"{median}: {size} px keeps the median image's detail; {config.trainer.backbone}'s "
+            f"{median}: {size} px keeps the median image's detail; {config.trainer.backbones[0]}'s "
             f"native {native} would cost {native**2 / size**2:.1f}x the compute for no more",
         )
     ]
@@ -359,7 +359,7 @@ def _weights(config: config_lib.PipelineConfig, discovery: Discovery, given: boo
     from_scratch.append(_epochs_from_scratch(config, discovery))
     if given:
         return [] if config.trainer.pretrained else from_scratch
-    backbone = BACKBONES[config.trainer.backbone]
+    backbone = BACKBONES[config.trainer.backbones[0]]
     if not backbone.has_imagenet_weights:
         why = f"{backbone.constructor} has no ImageNet weights: it trains from scratch"
         return [Choice("trainer.weights", "none", why), *from_scratch]

@@ -118,7 +118,7 @@ def create_pipeline(config: PipelineConfig, orchestrator: str = nodes.LOCAL) -> 
         custom_config=trainer_config(config),
     )
     tuner = None
-    if config.trainer.tuner.enabled:
+    if config.trainer.tuner.enabled or config.trainer.candidates:
         tuner = tfx.components.Tuner(
             tuner_fn=TUNER_FN,
             **{**trainer_inputs, "custom_config": tuner_config(config)},

@@ -17,7 +17,7 @@ from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.io import fileio
 from tfx.utils import io_utils
 
-from components.evaluation_report import model_card, results, writer
+from components.evaluation_report import gather, model_card, results, writer
 from components.image_example_gen import sizes
 from components.image_example_gen.executor import REPORT_DIR, read_counts
 from components.tflite_pusher.push import POST_TRAINING, QUANTIZATION_AWARE
@@ -25,6 +25,8 @@ from components.validation_gate import executor as gate_executor
 from components.validation_gate import gate
 from pipeline import metadata, nodes
 from pipeline.config import PipelineConfig
+from trainer import selection
+from trainer.settings import SelectionConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +64,9 @@ class RunSummary:
     """The whole run came from the cache: the pushed model is the one already current."""
     model_card: str | None = None
     """The model card's page: the one shipped in the pushed model, else the report's."""
+    backbone_choice: Dict | None = None
+    """When the Tuner chose among backbones: `bounds` in words, and `candidates`, its table
+    (trainer/selection.py), the chosen one first."""
 
     def as_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -96,6 +101,7 @@ class RunSummary:
             *self.sizes_lines(),
             f"  anomalies        {anomalies}",
             f"  weights          {weights}",
+            *self.backbone_lines(),
             f"  eval accuracy    {accuracy}"
             + ("" if self.macro_f1 is None else f", macro F1 {self.macro_f1:.4f}"),
             f"  blessed          {verdict}",
@@ -117,6 +123,17 @@ class RunSummary:
                 f"({self.pushed_to})"
             )
         return self.pushed_to
+
+    def backbone_lines(self) -> List[str]:
+        """The backbone chosen, and every candidate's figures, one per line."""
+        if not self.backbone_choice:
+            return []
+        candidates = self.backbone_choice["candidates"]
+        return [
+            f"  backbone         {candidates[0]['backbone']}, chosen among {len(candidates)} "
+            f"by eval accuracy ({self.backbone_choice['bounds']}):",
+            *(f"                 {line}" for line in selection.text_lines(candidates)),
+        ]
 
     def sizes_lines(self) -> List[str]:
         """The shorter side per class on one line, then any size shortcut, one per line."""
@@ -236,6 +253,7 @@ def summarize(config: PipelineConfig, run_id: str | None = None) -> RunSummary |
         first_run=not (names and names.had_baseline),
         report=_report(node_runs),
         model_card=_model_card(node_runs),
+        backbone_choice=_backbone_choice(node_runs),
         stopped_at=stopped_at,
         unchanged=all(
             run.state == "cached" for node, run in node_runs.items() if node not in nodes.RESOLVERS
@@ -270,6 +288,17 @@ def _model_card(node_runs: Dict[str, metadata.NodeRun]) -> str | None:
     ]
     pages = [os.path.join(folder, model_card.CARD_PAGE) for folder in candidates]
     return next((page for page in pages if fileio.exists(page)), None)
+
+
+def _backbone_choice(node_runs: Dict[str, metadata.NodeRun]) -> Dict | None:
+    model_run = metadata.output_of(node_runs, nodes.TRAINER, "model_run")
+    training = gather.training_record(model_run.uri) if model_run else None
+    if not training or selection.SELECTION_KEY not in training:
+        return None
+    return {
+        "bounds": SelectionConfig(**training["selection"]).bounds,
+        "candidates": training[selection.SELECTION_KEY],
+    }
 
 
 def _tflite(node_runs: Dict[str, metadata.NodeRun]) -> Dict | None:

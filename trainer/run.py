@@ -25,7 +25,7 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import augmentation, data, export, features, model, schedule
+from trainer import augmentation, data, export, features, model, schedule, selection
 from trainer.settings import FineTuningConfig, TrainerConfig, TrainingSettings
 
 TRAINING_RECORD = "training.json"
@@ -124,20 +124,31 @@ def build_classifier(trainer: TrainerConfig, image_size: int, num_classes: int) 
 
 
 def apply_hyperparameters(trainer: TrainerConfig, values: Dict | None) -> TrainerConfig:
-    """The trainer config with the Tuner's best values in place (see trainer/tuning.py)."""
+    """The trainer config with the Tuner's best values in place (see trainer/tuning.py): the
+    chosen backbone, and the tuned learning rate (fine-tuning's, when pretrained), dropout
+    and unfreeze depth."""
     if not values:
         return trainer
-    if trainer.pretrained:
-        fine_tuning = dataclasses.replace(
-            trainer.fine_tuning,
-            learning_rate=values["learning_rate"],
-            unfreeze_blocks=values["unfreeze_blocks"],
-        )
-        trainer = dataclasses.replace(trainer, fine_tuning=fine_tuning)
-    else:
-        trainer = dataclasses.replace(trainer, learning_rate=values["learning_rate"])
-    logging.info("Trainer: using the Tuner's best hyperparameters %s", values)
-    return dataclasses.replace(trainer, dropout=values["dropout"])
+    fine_tuning = trainer.fine_tuning
+    learning_rate = trainer.learning_rate
+    if "learning_rate" in values:
+        if trainer.pretrained:
+            fine_tuning = dataclasses.replace(fine_tuning, learning_rate=values["learning_rate"])
+        else:
+            learning_rate = values["learning_rate"]
+    if trainer.pretrained and "unfreeze_blocks" in values:
+        fine_tuning = dataclasses.replace(fine_tuning, unfreeze_blocks=values["unfreeze_blocks"])
+    logging.info(
+        "Trainer: using the Tuner's best hyperparameters %s",
+        {name: value for name, value in values.items() if name != selection.SELECTION_KEY},
+    )
+    return dataclasses.replace(
+        trainer,
+        backbone=values.get("backbone", trainer.backbone),
+        learning_rate=learning_rate,
+        dropout=values.get("dropout", trainer.dropout),
+        fine_tuning=fine_tuning,
+    )
 
 
 def class_weights(tf_transform_output: tft.TFTransformOutput) -> Dict[int, float]:
@@ -303,10 +314,15 @@ def warm_start(classifier: tf.keras.Model, base_model: str, class_names: List[by
     )
 
 
-def write_training_record(model_run_dir: str, settings: TrainingSettings) -> None:
+def write_training_record(
+    model_run_dir: str, settings: TrainingSettings, candidates: List[Dict] | None = None
+) -> None:
     """What trained the model (backbone, weights, epochs, augmentation, ...), as JSON in the
-    ModelRun artifact: the model card reads it (components/evaluation_report/model_card.py)."""
+    ModelRun artifact: the model card, the report and the run summary read it. With
+    `candidates`, the Tuner's table of the backbones it chose among (trainer/selection.py)."""
     record = {k: v for k, v in settings.custom_config().items() if k != "resume_dir"}
+    if candidates:
+        record[selection.SELECTION_KEY] = candidates
     tf.io.gfile.makedirs(model_run_dir)
     with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_RECORD), "w") as handle:
         handle.write(json.dumps(record, indent=2, sort_keys=True))
@@ -321,6 +337,17 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     settings = TrainingSettings.from_custom_config(fn_args.custom_config)
     trainer = apply_hyperparameters(settings.trainer, tuned)
+    if trainer.candidates:
+        raise selection.SelectionError(
+            f"trainer.backbone lists {', '.join(trainer.candidates)}, but no choice among them "
+            "reached the Trainer: its hyperparameters input must be the Tuner's "
+            "best_hyperparameters (pipeline/pipeline.py wires it)"
+        )
+    candidates = (
+        json.loads(tuned[selection.SELECTION_KEY])
+        if tuned and selection.SELECTION_KEY in tuned
+        else None
+    )
     settings = dataclasses.replace(settings, trainer=trainer)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
@@ -378,7 +405,7 @@ def run_fn(fn_args: FnArgs) -> None:
         class_weight=weights,
         resume_dir=settings.resume_dir or None,
     )
-    write_training_record(fn_args.model_run_dir, settings)
+    write_training_record(fn_args.model_run_dir, settings, candidates)
     export.export_serving_model(
         classifier, tf_transform_output, fn_args.serving_model_dir, settings.max_pixels
     )

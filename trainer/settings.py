@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import types
 import typing
 from typing import Any, Mapping, Sequence
 
@@ -127,14 +128,48 @@ class TunerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SelectionConfig:
+    """How the Tuner chooses among the backbones `trainer.backbone` lists.
+
+    Each candidate trains `trainer.tuner.epochs` epochs, is scored on the eval split, and is
+    converted to an int8 TFLite model whose size and single-image latency the interpreter
+    measures. The most accurate candidate wins among those within the bounds set here (0:
+    no bound); none within them stops the run with every candidate's figures.
+    """
+
+    max_latency_ms: float = 0.0
+    max_size_mb: float = 0.0
+
+    def validate(self) -> None:
+        for name in ("max_latency_ms", "max_size_mb"):
+            value = getattr(self, name)
+            require(value >= 0, f"trainer.selection.{name}", "0 (no bound) or more", value)
+
+    @property
+    def bounds(self) -> str:
+        """The bounds in words, for logs and messages."""
+        bounds = [
+            *([f"int8 latency <= {self.max_latency_ms:g} ms"] if self.max_latency_ms else []),
+            *([f"int8 size <= {self.max_size_mb:g} MB"] if self.max_size_mb else []),
+        ]
+        return " and ".join(bounds) or "no bound"
+
+    def meets(self, latency_ms: float, size_mb: float) -> bool:
+        return (not self.max_latency_ms or latency_ms <= self.max_latency_ms) and (
+            not self.max_size_mb or size_mb <= self.max_size_mb
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     """The model and how it is trained.
 
     `backbone` is one of trainer/backbones.py's `BACKBONES`: EfficientNet B0-B7 and V2,
     MobileNetV2, MobileNetV3Small/Large, ResNet50, ResNet50V2, VGG16, or `compact`, a small
-    separable-convolution network for small datasets (no ImageNet weights). `stem_filters`
-    `sobel` puts a 3x3 convolution started as edge filters before the backbone, frozen
-    unless `stem_trainable`.
+    separable-convolution network for small datasets (no ImageNet weights). A list of them
+    is a choice the Tuner makes (see SelectionConfig); the Trainer then trains the chosen one.
+    `stem_filters` `sobel` puts a 3x3 convolution started as edge filters before the
+    backbone, frozen unless `stem_trainable`.
 
     `weights` is `none` (random initialisation, every layer trained in one phase),
     `imagenet` (Keras' download and cache) or the path of a local weights file for the
@@ -156,7 +191,7 @@ class TrainerConfig:
     is present.
     """
 
-    backbone: str = "EfficientNetB0"
+    backbone: str | Sequence[str] = "EfficientNetB0"
     weights: str = "none"
     stem_filters: str = "none"
     stem_trainable: bool = False
@@ -175,19 +210,50 @@ class TrainerConfig:
     mixed_precision: str = "auto"
     fine_tuning: FineTuningConfig = dataclasses.field(default_factory=FineTuningConfig)
     tuner: TunerConfig = dataclasses.field(default_factory=TunerConfig)
+    selection: SelectionConfig = dataclasses.field(default_factory=SelectionConfig)
 
     def validate(self) -> None:
+        names = self.backbones
+        for name in names:
+            require(
+                name in BACKBONES,
+                "trainer.backbone",
+                f"one of {', '.join(BACKBONES)}, or a list of them",
+                name,
+            )
+            require(
+                self.weights != "imagenet" or BACKBONES[name].has_imagenet_weights,
+                "trainer.weights",
+                f"none or a local weights file: {name} has no ImageNet weights",
+                self.weights,
+            )
+        if self.candidates:
+            require(
+                len(set(names)) == len(names) >= 2,
+                "trainer.backbone",
+                "a list of two or more different backbones",
+                list(self.backbone),
+            )
+            require(
+                self.weights in ("none", "imagenet"),
+                "trainer.weights",
+                "none or imagenet when trainer.backbone lists candidates (a weights file "
+                "fits one backbone)",
+                self.weights,
+            )
+            require(
+                not self.warm_start,
+                "trainer.warm_start",
+                "false when trainer.backbone lists candidates (the blessed model's backbone "
+                "may not be the one chosen)",
+                self.warm_start,
+            )
+        self.selection.validate()
         require(
-            self.backbone in BACKBONES,
-            "trainer.backbone",
-            f"one of {', '.join(BACKBONES)}",
-            self.backbone,
-        )
-        require(
-            self.weights != "imagenet" or BACKBONES[self.backbone].has_imagenet_weights,
-            "trainer.weights",
-            f"none or a local weights file: {self.backbone} has no ImageNet weights",
-            self.weights,
+            bool(self.candidates) or self.selection.bounds == "no bound",
+            "trainer.selection",
+            "no bounds unless trainer.backbone lists candidates to choose among",
+            dataclasses.asdict(self.selection),
         )
         require(
             self.stem_filters in STEM_FILTERS,
@@ -249,6 +315,16 @@ class TrainerConfig:
     def pretrained(self) -> bool:
         return self.weights != "none"
 
+    @property
+    def candidates(self) -> tuple:
+        """The backbones to choose among; empty when `backbone` names one."""
+        return () if isinstance(self.backbone, str) else tuple(self.backbone)
+
+    @property
+    def backbones(self) -> tuple:
+        """The one backbone, or the candidates."""
+        return self.candidates or (self.backbone,)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
@@ -309,6 +385,15 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, prefix=f"{key}.")
     origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        # One value or a list of them (`trainer.backbone`): the list's option takes a list.
+        is_list = isinstance(value, (list, tuple))
+        (option,) = [
+            option
+            for option in typing.get_args(hint)
+            if (typing.get_origin(option) is collections.abc.Sequence) == is_list
+        ]
+        return _coerce(option, value, key)
     if origin is collections.abc.Sequence:
         require(isinstance(value, (list, tuple)), key, "a list", value)
         (item,) = typing.get_args(hint)

@@ -23,7 +23,7 @@ from tfx.utils import path_utils
 from components.evaluation_report import results
 from components.image_example_gen import executor as example_gen
 from components.image_example_gen import sizes
-from trainer import export, features
+from trainer import export, features, run
 
 MAX_SCANNED = 2000
 """Eval examples run through the model to find the most confidently wrong ones: enough to
@@ -99,6 +99,9 @@ class ReportData:
     """Metric (loss, accuracy) -> series (train, validation) -> (epoch, value), epochs from 0."""
     examples_per_split: Dict[str, int]
     ingestion: List[Ingestion]
+    training: Dict | None = None
+    """The Trainer's training record (trainer/run.py); None for a model trained before the
+    Trainer kept one."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,7 +159,18 @@ def gather(inputs: ReportInputs) -> ReportData:
             inputs.statistics_uri, inputs.statistics_splits
         ),
         ingestion=[ingestion(uri) for uri in inputs.examples_uris],
+        training=training_record(inputs.model_run_uri),
     )
+
+
+def training_record(model_run_uri: str) -> Dict | None:
+    """The Trainer's record of what trained the model, from its ModelRun artifact; None for
+    a model trained before the Trainer kept one."""
+    path = os.path.join(model_run_uri, run.TRAINING_RECORD)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as handle:
+        return json.load(handle)
 
 
 def _by_slice_name(result) -> Dict[str, Dict[str, float]]:

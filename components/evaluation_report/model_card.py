@@ -26,8 +26,7 @@ import tensorflow as tf
 from components.evaluation_report.gather import ReportData
 from components.evaluation_report.results import DIFF_SUFFIX, OVERALL
 from components.tflite_pusher import push
-from trainer import tflite
-from trainer.run import TRAINING_RECORD
+from trainer import selection, tflite
 
 CARD_FILE = "model_card.json"
 CARD_PAGE = "model_card.html"
@@ -41,15 +40,13 @@ LOWEST_RECALL_SHOWN = 3
 
 def build(
     data: ReportData,
-    training: Dict | None,
     tflite: Dict | None,
     model_name: str,
     intended_use: str,
     limitations: Sequence[str],
 ) -> Dict:
-    """The card as a dict of the schema. `training`: the Trainer's training record (None for
-    a model trained before it was written); `tflite`: the TFLite bundle's measurements and
-    the shipped variants (None without a TFLitePusher)."""
+    """The card as a dict of the schema. `tflite`: the TFLite bundle's measurements and the
+    shipped variants (None without a TFLitePusher)."""
     classes = ", ".join(data.class_names)
     verdict = "blessed" if data.blessed else "not blessed"
     return {
@@ -69,7 +66,7 @@ def build(
             },
         },
         "model_parameters": {
-            "model_architecture": _architecture(training),
+            "model_architecture": _architecture(data.training),
             "data": _datasets(data),
             "input_format": (
                 "serving_default: a batch of encoded images (JPEG, PNG, GIF or BMP) as "
@@ -83,22 +80,10 @@ def build(
         "quantitative_analysis": {"performance_metrics": _metrics(data)},
         "considerations": {
             "use_cases": [{"description": intended_use or _default_use(data)}],
-            "limitations": [
-                {"description": text} for text in [*_limitations(data, training), *limitations]
-            ],
+            "limitations": [{"description": text} for text in [*_limitations(data), *limitations]],
             "tradeoffs": _tflite_tradeoffs(tflite),
         },
     }
-
-
-def training_record(model_run_uri: str) -> Dict | None:
-    """The Trainer's record of what trained the model; None for a model trained before the
-    Trainer kept one."""
-    path = os.path.join(model_run_uri, TRAINING_RECORD)
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as handle:
-        return json.load(handle)
 
 
 def tflite_record(tflite_uri: str | None) -> Dict | None:
@@ -218,7 +203,16 @@ def _architecture(training: Dict | None) -> str:
         f"{training['weights']}, {training['image_size']} px input; {training['epochs']} "
         f"epochs, batch {training['batch_size']}, learning rate {training['learning_rate']} "
         f"({training['lr_schedule']}); augmentation: {augmentation or 'off'}"
+        + _chosen_among(training)
     )
+
+
+def _chosen_among(training: Dict) -> str:
+    candidates = training.get(selection.SELECTION_KEY)
+    if not candidates:
+        return ""
+    names = ", ".join(row["backbone"] for row in candidates)
+    return f"; the backbone was chosen among {names} (the report's Backbone selection table)"
 
 
 def _datasets(data: ReportData) -> List[Dict]:
@@ -265,7 +259,8 @@ def _default_use(data: ReportData) -> str:
     )
 
 
-def _limitations(data: ReportData, training: Dict | None) -> List[str]:
+def _limitations(data: ReportData) -> List[str]:
+    training = data.training
     found = [
         "It answers with one of its classes for every image, including images of none of "
         "them: there is no 'unknown' class.",

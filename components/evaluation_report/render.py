@@ -16,6 +16,8 @@ from components.evaluation_report.gather import Ingestion, ReportData
 from components.evaluation_report.results import DIFF_SUFFIX, OVERALL
 from components.image_evaluator import metrics
 from components.image_example_gen import sizes
+from trainer import selection
+from trainer.settings import SelectionConfig
 
 _COLOURS = {"train": "#1f6fb4", "validation": "#e07b00"}
 _CHART = {"width": 460, "height": 260, "left": 56, "right": 16, "top": 28, "bottom": 44}
@@ -58,8 +60,10 @@ def render(data: ReportData) -> str:
         ("slices", "Slices", _slices(data)),
         ("wrong", "Most confidently wrong", _wrong(data)),
         ("curves", "Training curves", _curves(data)),
+        ("selection", "Backbone selection", _selection(data)),
         ("data", "Data", _data(data)),
     ]
+    sections = [section for section in sections if section[2] is not None]
     nav = " ".join(f'<a href="#{anchor}">{title}</a>' for anchor, title, _ in sections[1:])
     nav += f' <a href="{model_card.CARD_PAGE}">Model card</a>'
     body = "\n".join(
@@ -234,6 +238,33 @@ def _curves(data: ReportData) -> str:
     ordered = sorted(data.curves, key=lambda name: (name not in ("loss", "accuracy"), name))
     charts = "\n".join(_line_chart(name, data.curves[name]) for name in ordered)
     return f'<div class="grid">\n{charts}\n</div>'
+
+
+def _selection(data: ReportData) -> str | None:
+    """The Tuner's table of the backbones it chose among; None (no section) without one."""
+    rows = (data.training or {}).get(selection.SELECTION_KEY)
+    if not rows:
+        return None
+    bounds = SelectionConfig(**data.training["selection"]).bounds
+    caption = (
+        f"<p>Each candidate trained {data.training['tuner']['epochs']} epochs and was scored "
+        "on the eval split; its int8 TFLite model was measured with the interpreter (size, "
+        f"median single-image latency on the training machine's CPU). Bounds: {_e(bounds)}. "
+        "The most accurate candidate within them was chosen and trained.</p>"
+    )
+    body = [
+        [
+            ("pass", f"{_e(row['backbone'])} (chosen)") if row["chosen"] else _e(row["backbone"]),
+            _number(row["accuracy"]),
+            f"{row['int8_size_mb']:.2f}",
+            f"{row['int8_latency_ms']:.2f}",
+            f"{row['seconds_per_epoch']:.1f}",
+            ("", "yes") if row["within_bounds"] else ("fail", "no"),
+        ]
+        for row in rows
+    ]
+    header = ["Backbone", "Eval accuracy", "int8 MB", "int8 ms", "s / epoch", "Within bounds"]
+    return caption + _table(header, body)
 
 
 def _line_chart(title: str, series: Dict[str, List[Tuple[int, float]]]) -> str:

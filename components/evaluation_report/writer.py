@@ -26,7 +26,6 @@ def write_report(inputs: gather.ReportInputs, directory: str) -> str:
         handle.write(render.render(data))
     card = model_card.build(
         data,
-        model_card.training_record(inputs.model_run_uri),
         model_card.tflite_record(inputs.tflite_uri),
         inputs.model_name,
         inputs.intended_use,

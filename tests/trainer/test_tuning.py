@@ -1,48 +1,60 @@
-"""The Tuner's search through TFX's own executor entry point, on transformed digits."""
+"""The Tuner's search through TFX's own executor entry point, on transformed digits: the
+random search over tuned values, and the choice among backbones."""
+
+import json
 
 import keras_tuner
+import pytest
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from pipeline import config_loader
 from pipeline.pipeline import tuner_config
 from tests.trainer.conftest import IMAGE_SIZE
-from trainer import run, tuning
+from trainer import run, selection, tuning
 from trainer.settings import TrainingSettings
 
 
-def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digits, tmp_path):
+def search(transformed_digits, working_dir, trainer):
+    """tuner_fn on the transformed digits with the `trainer` section, searched as TFX's
+    Tuner executor searches; returns the tuner and the custom_config it had."""
     config = tuner_config(
         config_loader.config_from_dict(
-            {
-                "preprocessing": {"image_size": IMAGE_SIZE},
-                "trainer": {
-                    "batch_size": 16,
-                    "tuner": {
-                        "enabled": True,
-                        "trials": 2,
-                        "epochs": 1,
-                        "learning_rates": [1e-3],
-                        "dropouts": [0.1, 0.3],
-                    },
-                },
-            }
+            {"preprocessing": {"image_size": IMAGE_SIZE}, "trainer": trainer}
         )
     )
     fn_args = FnArgs(
         train_files=transformed_digits.train_files,
         eval_files=transformed_digits.eval_files,
         transform_graph_path=transformed_digits.transform_output,
-        working_dir=str(tmp_path),
+        working_dir=str(working_dir),
         custom_config=config,
     )
     result = tuning.tuner_fn(fn_args)
     result.tuner.search(**result.fit_kwargs)
+    return result.tuner, config
 
-    trials = result.tuner.oracle.get_best_trials(num_trials=5)
+
+def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digits, tmp_path):
+    tuner, config = search(
+        transformed_digits,
+        tmp_path,
+        {
+            "backbone": "compact",
+            "batch_size": 16,
+            "tuner": {
+                "enabled": True,
+                "trials": 2,
+                "epochs": 1,
+                "learning_rates": [1e-3],
+                "dropouts": [0.1, 0.3],
+            },
+        },
+    )
+    trials = tuner.oracle.get_best_trials(num_trials=5)
     assert len(trials) == 2
     assert {t.hyperparameters.values["dropout"] for t in trials} == {0.1, 0.3}
     assert all(0 <= t.score <= 1 for t in trials)
-    best = result.tuner.get_best_hyperparameters()[0]
+    best = tuner.get_best_hyperparameters()[0]
     assert isinstance(best, keras_tuner.HyperParameters)
 
     # What TFX hands run_fn: the best HyperParameters' config, as JSON.
@@ -50,3 +62,48 @@ def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digit
     applied = run.apply_hyperparameters(TrainingSettings.from_custom_config(config).trainer, tuned)
     assert applied.dropout == best.values["dropout"]
     assert applied.learning_rate == 1e-3
+
+
+def test_a_latency_bound_only_one_candidate_meets_chooses_it_and_the_table_reaches_run_fn(
+    transformed_digits, tmp_path
+):
+    """VGG16 at 32 px runs in about 2 ms as int8 here, compact in about 0.25 ms: a 1 ms bound
+    leaves compact alone within it, however the two compare on accuracy."""
+    tuner, config = search(
+        transformed_digits,
+        tmp_path,
+        {
+            "backbone": ["VGG16", "compact"],
+            "batch_size": 16,
+            "tuner": {"epochs": 1},
+            "selection": {"max_latency_ms": 1.0},
+        },
+    )
+    best = tuner.get_best_hyperparameters()[0]
+    rows = json.loads(best.values[selection.SELECTION_KEY])
+    by_name = {row["backbone"]: row for row in rows}
+    assert set(by_name) == {"VGG16", "compact"}
+    assert by_name["VGG16"]["int8_latency_ms"] > 1.0 > by_name["compact"]["int8_latency_ms"]
+    assert by_name["VGG16"]["int8_size_mb"] > 10 * by_name["compact"]["int8_size_mb"]
+    assert all(0 <= row["accuracy"] <= 1 and row["seconds_per_epoch"] > 0 for row in rows)
+    assert [(row["backbone"], row["chosen"], row["within_bounds"]) for row in rows] == [
+        ("compact", True, True),
+        ("VGG16", False, False),
+    ]
+
+    tuned = keras_tuner.HyperParameters.from_config(best.get_config()).values
+    applied = run.apply_hyperparameters(TrainingSettings.from_custom_config(config).trainer, tuned)
+    assert applied.backbone == "compact" and not applied.candidates
+
+
+def test_run_fn_refuses_candidates_no_tuner_chose_among():
+    config = tuner_config(
+        config_loader.config_from_dict(
+            {
+                "preprocessing": {"image_size": IMAGE_SIZE},
+                "trainer": {"backbone": ["VGG16", "compact"]},
+            }
+        )
+    )
+    with pytest.raises(selection.SelectionError, match="lists VGG16, compact, but no choice"):
+        run.run_fn(FnArgs(custom_config=config, hyperparameters=None))
