@@ -495,6 +495,12 @@ class PipelineConfig:
         )
         for name, component in self.components.items():
             component.resources.validate(f"components.{name}.resources")
+        require(
+            bool(self.trainer.candidates) or self.trainer.selection.bounds == "no bound",
+            "trainer.selection",
+            "no bounds unless trainer.backbone lists candidates to choose among",
+            dataclasses.asdict(self.trainer.selection),
+        )
         native = {name: BACKBONES[name].native_size for name in self.trainer.candidates}
         require(
             bool(self.preprocessing.image_size) or len(set(native.values())) <= 1,

@@ -250,12 +250,6 @@ class TrainerConfig:
             )
         self.selection.validate()
         require(
-            bool(self.candidates) or self.selection.bounds == "no bound",
-            "trainer.selection",
-            "no bounds unless trainer.backbone lists candidates to choose among",
-            dataclasses.asdict(self.selection),
-        )
-        require(
             self.stem_filters in STEM_FILTERS,
             "trainer.stem_filters",
             f"one of {', '.join(STEM_FILTERS)}",

@@ -21,12 +21,26 @@ from components.tflite_pusher import push
 from pipeline import config_loader
 from pipeline.pipeline import trainer_config
 from tests.components import evaluated_run
-from trainer import features, run, tflite
+from trainer import features, run, selection, tflite
 from trainer.conversions import FLOAT32, INT8
-from trainer.settings import TrainingSettings
+from trainer.settings import SelectionConfig, TrainingSettings
 
 INTENDED_USE = "Reading the digits 0, 1 and 2 <from forms>"
 LIMITATION = "Not tried on digits written in other scripts."
+BOUNDS = {"max_latency_ms": 5.0}
+CANDIDATES = selection.table(
+    [
+        {"backbone": name, "val_accuracy": accuracy, "int8_latency_ms": latency}
+        | {"int8_size_mb": size, "seconds_per_epoch": 3.0}
+        | {selection.OBJECTIVE: accuracy - 2 * (latency > BOUNDS["max_latency_ms"])}
+        for name, accuracy, latency, size in [
+            ("EfficientNetB0", 0.95, 3.1, 4.6),
+            ("VGG16", 0.97, 21.4, 14.8),
+        ]
+    ],
+    SelectionConfig(**BOUNDS),
+)
+"""The Tuner's table when VGG16, the more accurate, is too slow for the bound."""
 
 
 def tflite_artifact(root, shipped):
@@ -53,9 +67,17 @@ def written(first_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("card")
     model_run = root / "model_run"
     shutil.copytree(first_run.inputs.model_run_uri, model_run)
-    config = config_loader.config_from_dict({"augmentation": {"flip": "horizontal"}})
+    config = config_loader.config_from_dict(
+        {
+            "augmentation": {"flip": "horizontal"},
+            "trainer": {"backbone": ["EfficientNetB0", "VGG16"], "selection": BOUNDS},
+        }
+    )
     settings = TrainingSettings.from_custom_config({**trainer_config(config), "epochs": 4})
-    run.write_training_record(str(model_run), settings)
+    trainer = run.apply_hyperparameters(settings.trainer, {"backbone": "EfficientNetB0"})
+    run.write_training_record(
+        str(model_run), dataclasses.replace(settings, trainer=trainer), CANDIDATES
+    )
     conversions = tflite_artifact(root / "tflite", shipped=[FLOAT32])
     inputs = dataclasses.replace(
         first_run.inputs,
@@ -95,6 +117,28 @@ def test_card_says_how_the_model_was_trained(written):
     assert "weights none" in architecture
     assert "4 epochs, batch 32" in architecture
     assert "flip horizontal" in architecture
+    assert architecture.endswith(
+        "the backbone was chosen among EfficientNetB0, VGG16 (the report's Backbone selection "
+        "table)"
+    )
+
+
+def test_report_shows_the_backbone_selection_table_the_chosen_first(written):
+    _, report, _, _ = written
+    with open(report) as handle:
+        page = handle.read()
+    section = page[page.index('<section id="selection">') :]
+    section = section[: section.index("</section>")]
+    assert "Each candidate trained 2 epochs" in section
+    assert "Bounds: int8 latency &lt;= 5 ms." in section
+    rows = [row for row in section.split("<tr>")[2:]]
+    assert [row.count("<td") for row in rows] == [6, 6]
+    assert '<td class="pass">EfficientNetB0 (chosen)</td>' in rows[0]
+    assert (
+        '<td class="num">0.9500</td><td class="num">4.60</td><td class="num">3.10</td>' in rows[0]
+    )
+    assert "<td>VGG16</td>" in rows[1] and '<td class="fail num">no</td>' in rows[1]
+    assert 'href="#selection"' in page
 
 
 def test_card_holds_overall_and_sliced_metrics_and_the_thresholds(written):

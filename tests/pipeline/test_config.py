@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from pipeline import config as config_lib
-from pipeline import config_loader
+from pipeline import config_loader, nodes
+from pipeline.pipeline import create_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,6 +72,36 @@ def test_unknown_top_level_key(tmp_path):
             "trainer.weights: expected none or a local weights file: compact has no ImageNet",
         ),
         ("trainer:\n  stem_filters: gabor\n", "trainer.stem_filters: expected one of none, sobel"),
+        (
+            "trainer:\n  backbone: [compact, compact]\n",
+            "trainer.backbone: expected a list of two or more different backbones",
+        ),
+        ("trainer:\n  backbone: [compact, ResNet101]\n", "or a list of them, got 'ResNet101'"),
+        (
+            "trainer:\n  backbone: [VGG16, compact]\n  weights: imagenet\n",
+            "trainer.weights: expected none or a local weights file: compact has no ImageNet",
+        ),
+        (
+            "trainer:\n  backbone: [VGG16, ResNet50]\n  weights: /w.h5\n",
+            "trainer.weights: expected none or imagenet when trainer.backbone lists candidates",
+        ),
+        (
+            "trainer:\n  backbone: [VGG16, ResNet50]\n  warm_start: true\n",
+            "trainer.warm_start: expected false when trainer.backbone lists candidates",
+        ),
+        (
+            "trainer:\n  backbone: [VGG16, compact]\n",
+            "preprocessing.image_size: expected a size when the candidates in trainer.backbone "
+            "have different native sizes (VGG16 224, compact 96)",
+        ),
+        (
+            "trainer:\n  selection: {max_latency_ms: 5}\n",
+            "trainer.selection: expected no bounds unless trainer.backbone lists candidates",
+        ),
+        (
+            "trainer:\n  backbone: [VGG16, ResNet50]\n  selection: {max_size_mb: -1}\n",
+            "trainer.selection.max_size_mb: expected 0 (no bound) or more",
+        ),
         ("evaluation:\n  min_accuracy: 1.5\n", "evaluation.min_accuracy"),
         (
             "evaluation:\n  size_buckets: [256, 64]\n",
@@ -111,6 +142,23 @@ def test_image_size_defaults_to_the_backbones_native_size():
     assert config.image_size == 384
     config = config_loader.config_from_dict({"preprocessing": {"image_size": 64}})
     assert config.image_size == 64
+
+
+def test_a_backbone_list_is_a_choice_the_tuner_makes_at_the_shared_native_size(tmp_path):
+    def ids(trainer):
+        raw = {
+            "trainer": trainer,
+            "schema_file": "schema/digits.pbtxt",
+            "output_dir": str(tmp_path),
+        }
+        return [node.id for node in create_pipeline(config_loader.config_from_dict(raw)).components]
+
+    config = config_loader.config_from_dict({"trainer": {"backbone": ["VGG16", "ResNet50"]}})
+    assert config.trainer.candidates == ("VGG16", "ResNet50")
+    assert config.image_size == 224
+    chosen = ids({"backbone": ["VGG16", "ResNet50"]})
+    assert nodes.TUNER in chosen and chosen.index(nodes.TUNER) < chosen.index(nodes.TRAINER)
+    assert nodes.TUNER not in ids({"backbone": "VGG16"})
 
 
 def test_overrides_are_parsed_as_yaml_values(tmp_path):

@@ -126,3 +126,24 @@ def test_tflite_line_says_which_int8_model_quantization_aware_training_kept():
     post_training_only = {**TFLITE, "int8_method": "post_training"}
     post_training_only["int8_accuracies"] = {"post_training": 0.88}
     assert "quantization-aware" not in run_with(tflite=post_training_only).as_text()
+
+
+def test_a_chosen_backbone_shows_every_candidates_figures_under_the_weights():
+    candidates = [
+        {"backbone": "compact", "accuracy": 0.93, "int8_size_mb": 0.24, "int8_latency_ms": 0.25}
+        | {"seconds_per_epoch": 4.0, "within_bounds": True, "chosen": True},
+        {"backbone": "VGG16", "accuracy": 0.97, "int8_size_mb": 14.8, "int8_latency_ms": 2.06}
+        | {"seconds_per_epoch": 31.5, "within_bounds": False, "chosen": False},
+    ]
+    choice = {"bounds": "int8 latency <= 1 ms", "candidates": candidates}
+    lines = run_with(backbone_choice=choice).as_text().splitlines()
+    at = lines.index("  weights          none (random initialisation, every layer trained)")
+    assert lines[at + 1 : at + 4] == [
+        "  backbone         compact, chosen among 2 by eval accuracy (int8 latency <= 1 ms):",
+        "                 * compact           acc 0.9300  int8   0.24 MB    0.25 ms"
+        "     4.0 s/epoch",
+        "                   VGG16             acc 0.9700  int8  14.80 MB    2.06 ms"
+        "    31.5 s/epoch  (outside the bounds)",
+    ]
+    assert lines[at + 4].startswith("  eval accuracy")
+    assert "backbone" not in RUN.as_text()
