@@ -32,16 +32,18 @@ TRAINING_RECORD = "training.json"
 """In the ModelRun artifact: the trainer config the model was trained with."""
 
 
-class _EpochLog(tf.keras.callbacks.Callback):
-    """One progress line per epoch in the component log (Keras' bar is unreadable there)."""
+class EpochLog(tf.keras.callbacks.Callback):
+    """One progress line per epoch in the component log (Keras' bar is unreadable there),
+    prefixed with what is training ("Trainer", "Tuner: trial 3")."""
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, who: str = "Trainer"):
         super().__init__()
         self._epochs = epochs
+        self._who = who
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = ", ".join(f"{name} {value:.4g}" for name, value in (logs or {}).items())
-        logging.info("Trainer: epoch %d/%d: %s", epoch + 1, self._epochs, metrics)
+        logging.info("%s: epoch %d/%d: %s", self._who, epoch + 1, self._epochs, metrics)
 
 
 class _EpochsDone(tf.keras.callbacks.Callback):
@@ -399,7 +401,7 @@ def run_fn(fn_args: FnArgs) -> None:
         eval_dataset,
         trainer,
         callbacks=[
-            _EpochLog(trainer.epochs),
+            EpochLog(trainer.epochs),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir),
         ],
         class_weight=weights,

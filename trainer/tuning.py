@@ -23,7 +23,7 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import data, features, model, run, selection, tflite
+from trainer import augmentation, data, features, model, run, selection, tflite
 from trainer.settings import TrainerConfig, TrainingSettings
 
 OBJECTIVE = "val_accuracy"
@@ -66,6 +66,7 @@ class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
             self._train_dataset,
             validation_data=self._eval_dataset,
             epochs=trainer.tuner.epochs,
+            callbacks=[run.EpochLog(trainer.tuner.epochs, f"Tuner: trial {trial.trial_id}")],
             verbose=0,
         )
         metrics = {OBJECTIVE: max(history.history[OBJECTIVE])}
@@ -157,17 +158,20 @@ def oracle(trainer: TrainerConfig) -> keras_tuner.Oracle:
 
 
 def tuner_fn(fn_args: FnArgs) -> tfx.components.TunerFnResult:
-    """Builds the search over the transformed train and eval splits."""
+    """Builds the search over the transformed train and eval splits, the training split
+    augmented as the Trainer's is."""
     settings = TrainingSettings.from_custom_config(fn_args.custom_config)
     trainer = settings.trainer
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     class_names = tf_transform_output.vocabulary_by_name(features.LABEL_VOCABULARY)
+    augmenter = augmentation.build_augmenter(settings.augmentation, settings.image_size)
     datasets = {
         training: data.input_fn(
             files,
             tf_transform_output,
             trainer.batch_size,
             training=training,
+            augmenter=augmenter if training else None,
             cache_max_mb=trainer.cache_max_mb,
         )
         for files, training in ((fn_args.train_files, True), (fn_args.eval_files, False))

@@ -109,7 +109,7 @@ def test_killed_training_resumes_from_its_last_completed_epoch(
     assert not os.path.exists(os.path.join(resume_dir, "phase-0-done"))
 
     watch = Watch()
-    train(transformed_digits, config, resume_dir, [run._EpochLog(config.epochs), watch])
+    train(transformed_digits, config, resume_dir, [run.EpochLog(config.epochs), watch])
 
     assert watch.epochs == [2, 3]
     assert_same_weights(kill.weights, watch.first_weights)
