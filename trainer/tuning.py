@@ -10,7 +10,9 @@ results stay keras-tuner's while the model trains with tf_keras' own `fit`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import statistics
 import time
 from typing import Dict, List
@@ -29,6 +31,17 @@ from trainer.settings import TrainerConfig, TrainingSettings
 OBJECTIVE = "val_accuracy"
 LATENCY_RUNS = 50
 """Timed interpreter runs per backbone candidate (after one untimed): the median is kept."""
+
+
+class _Scores(tf.keras.callbacks.Callback):
+    """The eval accuracy of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.val_accuracy: List[float] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.val_accuracy.append(float(logs[OBJECTIVE]))
 
 
 class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
@@ -53,25 +66,32 @@ class TfKerasSearch(keras_tuner.engine.base_tuner.BaseTuner):
         self._calibration = calibration
 
     def run_trial(self, trial, *args, **kwargs) -> Dict[str, float]:
+        """Random initialisation trains as the Trainer does (its warm-up and schedule) for
+        the trial epochs; pretrained weights train phase 2 alone, the phase the tuned unfreeze
+        depth and fine-tuning rate act on."""
         values = trial.hyperparameters.values
         trainer = run.apply_hyperparameters(self._trainer, values)
         classifier = run.build_classifier(trainer, self._image_size, self._num_classes)
-        learning_rate = trainer.learning_rate
+        epochs = trainer.tuner.epochs
+        scores = _Scores()
+        callbacks = [run.EpochLog(epochs, f"Tuner: trial {trial.trial_id}"), scores]
+        started = time.monotonic()
         if trainer.pretrained:
             model.unfreeze_top(classifier, run.unfreeze_count(classifier, trainer.fine_tuning))
-            learning_rate = trainer.fine_tuning.learning_rate
-        run.compile_model(classifier, learning_rate, trainer.jit_compile)
-        started = time.monotonic()
-        history = classifier.fit(
-            self._train_dataset,
-            validation_data=self._eval_dataset,
-            epochs=trainer.tuner.epochs,
-            callbacks=[run.EpochLog(trainer.tuner.epochs, f"Tuner: trial {trial.trial_id}")],
-            verbose=0,
-        )
-        metrics = {OBJECTIVE: max(history.history[OBJECTIVE])}
+            run.compile_model(classifier, trainer.fine_tuning.learning_rate, trainer.jit_compile)
+            classifier.fit(
+                self._train_dataset,
+                validation_data=self._eval_dataset,
+                epochs=epochs,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        else:
+            trial_trainer = dataclasses.replace(trainer, epochs=epochs, early_stopping_patience=0)
+            run.train(classifier, self._train_dataset, self._eval_dataset, trial_trainer, callbacks)
+        metrics = {OBJECTIVE: max(scores.val_accuracy)}
         if self._trainer.candidates:
-            metrics["seconds_per_epoch"] = (time.monotonic() - started) / trainer.tuner.epochs
+            metrics["seconds_per_epoch"] = (time.monotonic() - started) / epochs
             metrics.update(int8_figures(classifier, self._calibration))
             metrics[selection.OBJECTIVE] = selection.score(
                 metrics[OBJECTIVE], metrics, self._trainer.selection
@@ -147,6 +167,8 @@ def oracle(trainer: TrainerConfig) -> keras_tuner.Oracle:
     if trainer.candidates:
         return keras_tuner.oracles.GridSearchOracle(
             objective=keras_tuner.Objective(selection.OBJECTIVE, "max"),
+            # TFX's Tuner executor lists the best trials up to max_trials: it must be a number.
+            max_trials=math.prod(len(choice.values) for choice in space.space),
             hyperparameters=space,
         )
     return keras_tuner.oracles.RandomSearchOracle(

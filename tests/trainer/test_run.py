@@ -84,7 +84,7 @@ def test_pretrained_weights_train_in_two_phases(transformed_digits, tmp_path):
     )
     output = transformed_digits.tf_transform_output
     datasets = [
-        run.data.input_fn(files, output, 16, training=training)
+        run.data.input_fn(files, output, 16, training=training).take(2)
         for files, training in (
             (transformed_digits.train_files, True),
             (transformed_digits.eval_files, False),

@@ -6,6 +6,8 @@ import json
 import keras_tuner
 import pytest
 from tfx.components.trainer.fn_args_utils import FnArgs
+from tfx.components.tuner import executor as tuner_executor
+from tfx.types import standard_artifacts, standard_component_specs
 
 from pipeline import config_loader
 from pipeline.pipeline import tuner_config
@@ -15,8 +17,9 @@ from trainer.settings import TrainingSettings
 
 
 def search(transformed_digits, working_dir, trainer):
-    """tuner_fn on the transformed digits with the `trainer` section, searched as TFX's
-    Tuner executor searches; returns the tuner and the custom_config it had."""
+    """tuner_fn on the transformed digits with the `trainer` section, searched and written
+    out by TFX's Tuner executor code; returns the tuner, the custom_config it had, and the
+    best hyperparameters' values as the Trainer's executor reads them from the file."""
     config = tuner_config(
         config_loader.config_from_dict(
             {"preprocessing": {"image_size": IMAGE_SIZE}, "trainer": trainer}
@@ -31,11 +34,22 @@ def search(transformed_digits, working_dir, trainer):
     )
     result = tuning.tuner_fn(fn_args)
     result.tuner.search(**result.fit_kwargs)
-    return result.tuner, config
+    outputs = {}
+    for key, kind in (
+        (standard_component_specs.BEST_HYPERPARAMETERS_KEY, standard_artifacts.HyperParameters),
+        (standard_component_specs.TUNER_RESULTS_KEY, standard_artifacts.TunerResults),
+    ):
+        artifact = kind()
+        artifact.uri = str(working_dir / key)
+        outputs[key] = [artifact]
+    tuner_executor.write_best_hyperparameters(result.tuner, outputs)
+    (written,) = (working_dir / standard_component_specs.BEST_HYPERPARAMETERS_KEY).iterdir()
+    tuned = keras_tuner.HyperParameters.from_config(json.loads(written.read_text())).values
+    return result.tuner, config, tuned
 
 
 def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digits, tmp_path):
-    tuner, config = search(
+    tuner, config, tuned = search(
         transformed_digits,
         tmp_path,
         {
@@ -54,13 +68,10 @@ def test_search_finds_best_hyperparameters_that_run_fn_applies(transformed_digit
     assert len(trials) == 2
     assert {t.hyperparameters.values["dropout"] for t in trials} == {0.1, 0.3}
     assert all(0 <= t.score <= 1 for t in trials)
-    best = tuner.get_best_hyperparameters()[0]
-    assert isinstance(best, keras_tuner.HyperParameters)
+    assert tuned["dropout"] == trials[0].hyperparameters.values["dropout"]
 
-    # What TFX hands run_fn: the best HyperParameters' config, as JSON.
-    tuned = keras_tuner.HyperParameters.from_config(best.get_config()).values
     applied = run.apply_hyperparameters(TrainingSettings.from_custom_config(config).trainer, tuned)
-    assert applied.dropout == best.values["dropout"]
+    assert applied.dropout == tuned["dropout"]
     assert applied.learning_rate == 1e-3
 
 
@@ -69,7 +80,7 @@ def test_a_latency_bound_only_one_candidate_meets_chooses_it_and_the_table_reach
 ):
     """VGG16 at 32 px runs in about 2 ms as int8 here, compact in about 0.25 ms: a 1 ms bound
     leaves compact alone within it, however the two compare on accuracy."""
-    tuner, config = search(
+    _, config, tuned = search(
         transformed_digits,
         tmp_path,
         {
@@ -79,8 +90,7 @@ def test_a_latency_bound_only_one_candidate_meets_chooses_it_and_the_table_reach
             "selection": {"max_latency_ms": 1.0},
         },
     )
-    best = tuner.get_best_hyperparameters()[0]
-    rows = json.loads(best.values[selection.SELECTION_KEY])
+    rows = json.loads(tuned[selection.SELECTION_KEY])
     by_name = {row["backbone"]: row for row in rows}
     assert set(by_name) == {"VGG16", "compact"}
     assert by_name["VGG16"]["int8_latency_ms"] > 1.0 > by_name["compact"]["int8_latency_ms"]
@@ -91,7 +101,6 @@ def test_a_latency_bound_only_one_candidate_meets_chooses_it_and_the_table_reach
         ("VGG16", False, False),
     ]
 
-    tuned = keras_tuner.HyperParameters.from_config(best.get_config()).values
     applied = run.apply_hyperparameters(TrainingSettings.from_custom_config(config).trainer, tuned)
     assert applied.backbone == "compact" and not applied.candidates
 
