@@ -140,10 +140,6 @@ def apply_hyperparameters(trainer: TrainerConfig, values: Dict | None) -> Traine
             learning_rate = values["learning_rate"]
     if trainer.pretrained and "unfreeze_blocks" in values:
         fine_tuning = dataclasses.replace(fine_tuning, unfreeze_blocks=values["unfreeze_blocks"])
-    logging.info(
-        "Trainer: using the Tuner's best hyperparameters %s",
-        {name: value for name, value in values.items() if name != selection.SELECTION_KEY},
-    )
     return dataclasses.replace(
         trainer,
         backbone=values.get("backbone", trainer.backbone),
@@ -339,6 +335,11 @@ def run_fn(fn_args: FnArgs) -> None:
     )
     settings = TrainingSettings.from_custom_config(fn_args.custom_config)
     trainer = apply_hyperparameters(settings.trainer, tuned)
+    if tuned:
+        logging.info(
+            "Trainer: using the Tuner's best hyperparameters %s",
+            {name: value for name, value in tuned.items() if name != selection.SELECTION_KEY},
+        )
     if trainer.candidates:
         raise selection.SelectionError(
             f"trainer.backbone lists {', '.join(trainer.candidates)}, but no choice among them "

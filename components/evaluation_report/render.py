@@ -249,8 +249,9 @@ def _selection(data: ReportData) -> str | None:
     caption = (
         f"<p>Each candidate trained {data.training['tuner']['epochs']} epochs and was scored "
         "on the eval split; its int8 TFLite model was measured with the interpreter (size, "
-        f"median single-image latency on the training machine's CPU). Bounds: {_e(bounds)}. "
-        "The most accurate candidate within them was chosen and trained.</p>"
+        "median single-image latency on the training machine's CPU); s / epoch is its "
+        "training time over its epochs, the first epoch's graph building included. Bounds: "
+        f"{_e(bounds)}. The most accurate candidate within them was chosen and trained.</p>"
     )
     body = [
         [
