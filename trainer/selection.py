@@ -16,12 +16,13 @@ from typing import Dict, List, Sequence
 from trainer.settings import SelectionConfig
 
 SELECTION_KEY = "backbone_selection"
-"""In the best hyperparameters and the training record: the candidates' table, as JSON."""
+"""The candidates' table: a JSON string in the best hyperparameters, a list in the training
+record."""
 OBJECTIVE = "selection_score"
 
 
 class SelectionError(ValueError):
-    """No candidate meets the configured bounds."""
+    """No choice among the candidates: none within the bounds, or none reached the Trainer."""
 
 
 def score(accuracy: float, figures: Dict[str, float], bounds: SelectionConfig) -> float:
