@@ -496,7 +496,7 @@ class PipelineConfig:
         for name, component in self.components.items():
             component.resources.validate(f"components.{name}.resources")
         require(
-            bool(self.trainer.candidates) or self.trainer.selection.bounds == "no bound",
+            bool(self.trainer.candidates) or not self.trainer.selection.bounded,
             "trainer.selection",
             "no bounds unless trainer.backbone lists candidates to choose among",
             dataclasses.asdict(self.trainer.selection),

@@ -146,6 +146,10 @@ class SelectionConfig:
             require(value >= 0, f"trainer.selection.{name}", "0 (no bound) or more", value)
 
     @property
+    def bounded(self) -> bool:
+        return bool(self.max_latency_ms or self.max_size_mb)
+
+    @property
     def bounds(self) -> str:
         """The bounds in words, for logs and messages."""
         bounds = [
