@@ -5,7 +5,7 @@ export TF_USE_LEGACY_KERAS := 1
 IMAGE ?= image-pipeline:dev
 export IMAGE
 
-.PHONY: demo test lint setup image kubeflow-check
+.PHONY: demo test lint setup image kubeflow-check bench
 
 setup:
 	@scripts/bootstrap.sh
@@ -13,6 +13,11 @@ setup:
 demo: setup
 	.venv/bin/image-pipeline demo-data --out data/digits
 	.venv/bin/image-pipeline run --config configs/demo.yaml
+
+# The pipeline against the plain-Keras script it replaces, on the digits and on four times
+# the digits, one after the other (bench/README.md); writes bench/RESULTS.md and results.json.
+bench: setup
+	.venv/bin/python bench/run.py
 
 # One pytest process per folder of tests/: a folder's session fixtures (trained models, DAG
 # runs, their TensorFlow graphs) are freed before the next folder starts, where one process

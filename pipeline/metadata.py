@@ -40,6 +40,8 @@ class NodeRun:
     inputs: Dict[str, List[metadata_store_pb2.Artifact]]
     """What the execution read, by input key (one artifact read under two keys is recorded
     under one of them only)."""
+    seconds: float = 0.0
+    """From the execution's registration to its last update (its publication, when done)."""
 
     def output(self, key: str) -> metadata_store_pb2.Artifact:
         """The single artifact published under `key`."""
@@ -143,7 +145,11 @@ def node_runs(
             target.setdefault(key, []).append(artifacts[event.artifact_id])
         node_id = node_contexts[0].name[len(prefix) :]
         result[node_id] = NodeRun(
-            node_id, _STATES.get(execution.last_known_state, "unknown"), outputs, inputs
+            node_id,
+            _STATES.get(execution.last_known_state, "unknown"),
+            outputs,
+            inputs,
+            (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000,
         )
     return result
 

@@ -25,7 +25,7 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from trainer import augmentation, data, export, features, model, schedule, selection
+from trainer import augmentation, data, export, features, model, progress, schedule, selection
 from trainer.settings import FineTuningConfig, TrainerConfig, TrainingSettings
 
 TRAINING_RECORD = "training.json"
@@ -409,7 +409,7 @@ def run_fn(fn_args: FnArgs) -> None:
         resume_dir=settings.resume_dir or None,
     )
     write_training_record(fn_args.model_run_dir, settings, candidates)
-    export.export_serving_model(
-        classifier, tf_transform_output, fn_args.serving_model_dir, settings.max_pixels
-    )
-    logging.info("Trainer: model exported to %s", fn_args.serving_model_dir)
+    with progress.heartbeat(f"Trainer: exporting the SavedModel to {fn_args.serving_model_dir}"):
+        export.export_serving_model(
+            classifier, tf_transform_output, fn_args.serving_model_dir, settings.max_pixels
+        )

@@ -13,6 +13,7 @@ from tfx.components.evaluator import executor as tfx_evaluator
 from tfx.types import standard_component_specs
 
 from components.latest_blessed_model.executor import holding_a_model
+from trainer import progress
 
 
 class Executor(tfx_evaluator.Executor):
@@ -24,4 +25,5 @@ class Executor(tfx_evaluator.Executor):
     ) -> None:
         key = standard_component_specs.BASELINE_MODEL_KEY
         input_dict = {**input_dict, key: holding_a_model(input_dict.get(key, []))}
-        super().Do(input_dict, output_dict, exec_properties)
+        with progress.heartbeat("Evaluator: TFMA on the eval split"):
+            super().Do(input_dict, output_dict, exec_properties)
