@@ -116,7 +116,7 @@ def normalisation(name: str) -> List[tf.keras.layers.Layer]:
     # caffe: channels reversed and the mean taken off, as a fixed 1x1 convolution (a plain
     # layer: it saves, loads, converts and quantizes like any other).
     layer = tf.keras.layers.Conv2D(3, 1, trainable=False, name="normalisation")
-    layer.build((None, None, None, 3))
+    _build(layer)
     kernel = np.zeros((1, 1, 3, 3), np.float32)
     for rgb in range(3):
         kernel[0, 0, rgb, 2 - rgb] = 1.0
@@ -142,9 +142,16 @@ def stem_filters(kind: str, trainable: bool) -> List[tf.keras.layers.Layer]:
     kernel[:, :, :, 1] = sobel_x[:, :, None] * gray
     kernel[:, :, :, 2] = sobel_x.T[:, :, None] * gray
     layer = tf.keras.layers.Conv2D(3, 3, padding="same", trainable=trainable, name="stem_filters")
-    layer.build((None, None, None, 3))
+    _build(layer)
     layer.set_weights([kernel, np.array([0.0, 127.5, 127.5], np.float32)])
     return [layer]
+
+
+def _build(layer: tf.keras.layers.Layer) -> None:
+    """Builds a layer whose weights are set by hand by calling it once, not by `build`:
+    only a call records the input shape, and `load_model` needs it to rebuild the layer
+    from its config (the export keeps no traced call functions)."""
+    layer(tf.zeros((1, 1, 1, 3)))
 
 
 def build_model(

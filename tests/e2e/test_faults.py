@@ -13,6 +13,7 @@ with its folders gone; the serving folders must hold whole versions only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -86,20 +87,27 @@ class Console:
         return "".join(self.lines)
 
     def wait_for(self, *markers, timeout=1200):
-        """Watches the full log until `markers` have appeared in this order."""
+        """Watches the full log until `markers` have appeared in this order.
+
+        The log is read as it grows, every 10 ms: the Pusher's whole execution takes about
+        100 ms, and a kill must land inside it."""
         deadline = time.monotonic() + timeout
-        position, pending = 0, list(markers)
-        while pending:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.wait()
-                self._reader.join(10)
-                pytest.fail(f"the run ended before {pending[0]!r}:\n{self.text()[-4000:]}")
-            if self.log and self.log.exists():
-                text = self.log.read_text(errors="replace")
-                while pending and pending[0] in text[position:]:
-                    position = text.index(pending[0], position) + len(pending[0])
-                    pending.pop(0)
-            time.sleep(0.1)
+        text, pending = "", list(markers)
+        with contextlib.ExitStack() as stack:
+            log = None
+            while pending:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.process.wait()
+                    self._reader.join(10)
+                    pytest.fail(f"the run ended before {pending[0]!r}:\n{self.text()[-4000:]}")
+                if log is None and self.log and self.log.exists():
+                    log = stack.enter_context(open(self.log, errors="replace"))
+                if log is not None:
+                    text += log.read()
+                    while pending and pending[0] in text:
+                        text = text[text.index(pending[0]) + len(pending[0]) :]
+                        pending.pop(0)
+                time.sleep(0.01)
 
     def stop(self, signum):
         """Sends `signum` to the run's process group; returns (exit code, seconds taken)."""
