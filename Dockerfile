@@ -1,5 +1,5 @@
 # The pipeline image. On Kubeflow every component runs in it (KubeflowV2DagRunner sets the
-# command: our KFP v2 entrypoint, pipeline/kfp_entrypoint.py); Beam workers run it too, on
+# command: our KFP v2 entrypoint, pipeline/kubeflow/entrypoint.py); Beam workers run it too, on
 # Dataflow as the sdk_container_image and on Flink or Spark as the worker pool
 # (`--worker_pool`), which is why the default target's entrypoint is Beam's worker boot.
 # Build it with `make image` (README, "Run on Kubeflow"); by hand:

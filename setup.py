@@ -13,7 +13,9 @@ setup(
     description="A production TFX pipeline for image classification with EfficientNet",
     # 3.10: the code uses zip(strict=); <3.11: the pinned TFX 1.16 stack is tested on 3.10 only.
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["pipeline", "components", "components.*", "trainer"]),
+    packages=find_packages(
+        include=["pipeline", "pipeline.*", "components", "components.*", "trainer"]
+    ),
     install_requires=[
         "tfx==1.16.0",
         "apache-beam[gcp]==2.59.0",

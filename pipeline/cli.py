@@ -296,23 +296,23 @@ def _schedule(args: argparse.Namespace) -> int:
 
 def _prepare_submission(args: argparse.Namespace) -> tuple:
     """Config, runtime arguments, compiled spec, the client module of `kubeflow.backend`
-    (kfp_client or vertex_client) and its checked connection, in that order, so that
+    (kubeflow/kfp_client.py or vertex_client.py) and its checked connection, in that order, so that
     mistakes in the command line show before anything is sent."""
     config = config_loader.load_config(args.config, args.overrides)
     arguments = _runtime_arguments(args.params, config)
     path = _compile_for_kubeflow(config, args.output)
     if config.kubeflow.backend == "vertex":
-        from pipeline import vertex_client as client
+        from pipeline.kubeflow import vertex_client as client
     else:
-        from pipeline import kfp_client as client
+        from pipeline.kubeflow import kfp_client as client
     return config, arguments, path, client, client.connect(config.kubeflow)
 
 
 def _compile_for_kubeflow(config: config_lib.PipelineConfig, output: str | None) -> str:
-    from pipeline import kubeflow_runner
+    from pipeline.kubeflow import compiler
 
     started = time.monotonic()
-    compiled = kubeflow_runner.compile_pipeline(
+    compiled = compiler.compile_pipeline(
         config, output or os.path.join("build", f"{config.pipeline_name}.yaml")
     )
     defaults = ", ".join(f"{name}={value}" for name, value in compiled.parameters.items())
@@ -528,8 +528,8 @@ def main(argv: List[str] | None = None) -> int:
     )
     if args.command in _KUBEFLOW_COMMANDS:
         try:
-            from pipeline.kfp_client import KfpError
-            from pipeline.vertex_client import VertexError
+            from pipeline.kubeflow.kfp_client import KfpError
+            from pipeline.kubeflow.vertex_client import VertexError
         except ImportError as error:
             print(
                 f"error: {args.command} needs the kubeflow extra ({error.name} is missing): "

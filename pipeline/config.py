@@ -374,7 +374,7 @@ class KubeflowConfig:
     """How `compile`, `submit` and `schedule` reach Kubeflow Pipelines (KFP v2).
 
     `backend` is `kfp` (open-source Kubeflow Pipelines: the spec runs every task through
-    pipeline/kfp_entrypoint.py, which mends what its launcher hands TFX; submitted with the
+    pipeline/kubeflow/entrypoint.py, which mends what its launcher hands TFX; submitted with the
     `kfp` client) or `vertex` (Vertex AI Pipelines: TFX's entrypoint as compiled; submitted
     as a PipelineJob in `project` and `region`).
     `image` is the pipeline image built from the Dockerfile; every component runs in it.

@@ -21,7 +21,8 @@ from typing import List
 import yaml
 
 from pipeline import config as config_lib
-from pipeline import config_loader, demo_data, kubeflow_runner, nodes
+from pipeline import config_loader, demo_data, nodes
+from pipeline.kubeflow import compiler
 from tests.kubeflow.local_kfp import LocalKfp, Run, TaskFailedError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def run_check(image: str, work_dir: Path, parameters: dict) -> Check:
     demo_data.write_digits(data_root, classes=[0, 1, 2], per_class=60)
     config = config_for(work_dir, image, data_root)
     spec_path = work_dir / "pipeline.yaml"
-    kubeflow_runner.write_spec(config, str(spec_path))
+    compiler.write_spec(config, str(spec_path))
     spec = yaml.safe_load(spec_path.read_text())
     given_root = parameters.get(nodes.DATA_ROOT_PARAMETER)
     mounts = [work_dir, *([Path(given_root).resolve()] if given_root else [])]

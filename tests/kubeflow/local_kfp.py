@@ -37,7 +37,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Mapping
 
-from pipeline.kfp_entrypoint import LAUNCHER_LOGS_OUTPUT, LOCAL_MOUNTS, local_path
+from pipeline.kubeflow.entrypoint import LAUNCHER_LOGS_OUTPUT, LOCAL_MOUNTS, local_path
 
 LOG_TAIL_LINES = 40
 

@@ -1,4 +1,4 @@
-"""pipeline/kfp_entrypoint.py on ExecutorInputs built as the open-source KFP v2 driver and
+"""pipeline/kubeflow/entrypoint.py on ExecutorInputs built as the open-source KFP v2 driver and
 launcher build them (local_kfp.build_executor_input), for a real task of our compiled spec:
 SchemaGen after StatisticsGen. TFX's own entrypoint fails on each problem; ours runs the
 executor and writes an output file the launcher can record and upload.
@@ -13,8 +13,9 @@ import yaml
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
-from pipeline import demo_data, kfp_entrypoint, nodes
-from pipeline.kubeflow_runner import write_spec
+from pipeline import demo_data, nodes
+from pipeline.kubeflow import entrypoint
+from pipeline.kubeflow.compiler import write_spec
 from tests.kubeflow import check
 from tests.kubeflow.local_kfp import build_executor_input, root_parameters
 
@@ -32,7 +33,7 @@ def spec(tmp_path_factory):
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """The launcher's local copy of the object store, here under tmp_path."""
-    monkeypatch.setitem(kfp_entrypoint.LOCAL_MOUNTS, "minio://", f"{tmp_path}/minio/")
+    monkeypatch.setitem(entrypoint.LOCAL_MOUNTS, "minio://", f"{tmp_path}/minio/")
     return tmp_path / "minio"
 
 
@@ -67,7 +68,7 @@ def test_the_input_has_the_launchers_shape(spec, store):
     assert statistics["type"] == {"instanceSchema": ""}
     assert statistics["name"] == "7" and statistics["metadata"]["span"] == 0.0
     outputs = executor_input["outputs"]["artifacts"]
-    assert outputs[kfp_entrypoint.LAUNCHER_LOGS_OUTPUT]["artifacts"][0]["type"] == {
+    assert outputs[entrypoint.LAUNCHER_LOGS_OUTPUT]["artifacts"][0]["type"] == {
         "schemaTitle": "system.Artifact"
     }
     assert outputs["schema"]["artifacts"][0]["uri"].startswith(f"{ROOT}/kubeflow-check/run/")
@@ -90,7 +91,7 @@ def test_tfx_entrypoint_fails_on_each_problem(spec, store):
     with pytest.raises(ImportError, match="system.Artifact"):
         run_tfx_entrypoint(args, executor_input)
     # Neither: then the object-store URI TensorFlow cannot read.
-    executor_input["outputs"]["artifacts"].pop(kfp_entrypoint.LAUNCHER_LOGS_OUTPUT)
+    executor_input["outputs"]["artifacts"].pop(entrypoint.LAUNCHER_LOGS_OUTPUT)
     with pytest.raises(Exception, match="minio"):
         run_tfx_entrypoint(args, executor_input)
 
@@ -99,12 +100,12 @@ def test_mended_input_is_typed_local_and_without_the_launchers_output(spec, stor
     executor_input, args = schema_gen_args(spec, store)
     mended = json.loads(json.dumps(executor_input))
     inputs_spec = json.loads(args[args.index("--json_serialized_inputs_spec_args") + 1])
-    remote = kfp_entrypoint.mend_executor_input(mended, inputs_spec)
+    remote = entrypoint.mend_executor_input(mended, inputs_spec)
 
     [statistics] = mended["inputs"]["artifacts"]["statistics"]["artifacts"]
     assert "title: tfx.ExampleStatistics" in statistics["type"]["instanceSchema"]
     assert statistics["uri"].startswith(str(store))
-    assert kfp_entrypoint.LAUNCHER_LOGS_OUTPUT not in mended["outputs"]["artifacts"]
+    assert entrypoint.LAUNCHER_LOGS_OUTPUT not in mended["outputs"]["artifacts"]
     schema_uri = executor_input["outputs"]["artifacts"]["schema"]["artifacts"][0]["uri"]
     assert remote == {("schema", 0): schema_uri}
     assert (store / schema_uri.removeprefix("minio://")).is_dir()
@@ -112,7 +113,7 @@ def test_mended_input_is_typed_local_and_without_the_launchers_output(spec, stor
 
 def test_the_executor_runs_and_its_output_names_the_object_store(spec, store):
     executor_input, args = schema_gen_args(spec, store)
-    output_file = kfp_entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
+    output_file = entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
 
     schema_uri = executor_input["outputs"]["artifacts"]["schema"]["artifacts"][0]["uri"]
     schema_file = store / schema_uri.removeprefix("minio://") / "schema.pbtxt"
@@ -131,7 +132,7 @@ def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_pa
     assert "span" not in executor_input["inputs"]["parameterValues"]
     container = spec["deploymentSpec"]["executors"][f"{nodes.EXAMPLE_GEN}_executor"]["container"]
     args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
-    output_file = kfp_entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
+    output_file = entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
 
     with open(output_file) as handle:
         [examples] = json.load(handle)["artifacts"]["examples"]["artifacts"]
@@ -151,4 +152,4 @@ def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_pa
     ],
 )
 def test_local_paths_are_the_launchers(uri, local):
-    assert kfp_entrypoint.local_path(uri) == local
+    assert entrypoint.local_path(uri) == local

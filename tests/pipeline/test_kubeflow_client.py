@@ -19,8 +19,9 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import cli, kfp_client
+from pipeline import cli
 from pipeline.config import ConfigError, KubeflowConfig
+from pipeline.kubeflow import kfp_client
 
 REPO = Path(__file__).resolve().parents[2]
 API = "/apis/v2beta1"

@@ -22,7 +22,8 @@ from tfx.orchestration.portable import runtime_parameter_utils
 from tfx.utils import import_utils, name_utils
 
 from pipeline import config as config_lib
-from pipeline import config_loader, kubeflow_runner, nodes
+from pipeline import config_loader, nodes
+from pipeline.kubeflow import compiler as kubeflow_compiler
 from pipeline.pipeline import create_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def kubeflow_config(*extra_files, overrides=()):
 
 def compile_spec(config, tmp_path):
     path = str(tmp_path / "pipeline.yaml")
-    kubeflow_runner.compile_pipeline(config, path)
+    kubeflow_compiler.compile_pipeline(config, path)
     with open(path) as handle:
         return json_format.ParseDict(yaml.safe_load(handle), pipeline_spec_pb2.PipelineSpec())
 
@@ -72,7 +73,7 @@ def test_spec_is_a_kfp_v2_pipeline_spec(compiled):
 @pytest.mark.parametrize(
     "backend, command",
     [
-        ("kfp", ["python", "-m", "pipeline.kfp_entrypoint"]),
+        ("kfp", ["python", "-m", "pipeline.kubeflow.entrypoint"]),
         ("vertex", list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD)),
     ],
 )

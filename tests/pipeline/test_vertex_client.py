@@ -27,8 +27,9 @@ from google.cloud import aiplatform_v1
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from pipeline import cli, vertex_client
+from pipeline import cli
 from pipeline.config import ConfigError, KubeflowConfig
+from pipeline.kubeflow import vertex_client
 
 PROJECT = "my-project"
 REGION = "us-central1"

@@ -1,7 +1,7 @@
 """Submits runs and schedules of a compiled pipeline to Vertex AI Pipelines.
 
 `google.cloud.aiplatform` does the work (`PipelineJob.submit`, `PipelineJob.create_schedule`);
-this module adds what a command line needs around it, as pipeline/kfp_client.py does for
+this module adds what a command line needs around it, as kfp_client.py does for
 open-source KFP: the project, region and Google application default credentials checked
 before anything is sent, one quick call to the API so that a wrong project, region or
 credential fails in seconds (before the SDK checks the pipeline root's bucket, which retries
@@ -33,7 +33,7 @@ from google.cloud import aiplatform, aiplatform_v1
 from google.cloud.aiplatform import initializer
 
 from pipeline.config import ConfigError, KubeflowConfig
-from pipeline.kfp_client import Submission
+from pipeline.kubeflow.kfp_client import Submission
 
 ENDPOINT_ENV = "VERTEX_API_ENDPOINT"
 CREDENTIALS_HINT = (

@@ -37,11 +37,11 @@ from pipeline.pipeline import create_pipeline
 _ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 ENTRYPOINTS = {
-    "kfp": ["python", "-m", "pipeline.kfp_entrypoint"],
+    "kfp": ["python", "-m", "pipeline.kubeflow.entrypoint"],
     "vertex": list(kubeflow_v2_dag_runner.KUBEFLOW_TFX_CMD),
 }
 """The command of every task, by backend: on open-source KFP our entrypoint, which mends what
-its launcher hands TFX's (pipeline/kfp_entrypoint.py); Vertex runs TFX's as compiled."""
+its launcher hands TFX's (pipeline/kubeflow/entrypoint.py); Vertex runs TFX's as compiled."""
 
 
 class Compiled(NamedTuple):
