@@ -63,7 +63,7 @@ def publish(source_dir: str, base_directory: str, keep_versions: int) -> Publish
     io_utils.copy_dir(source_dir, staging)
     tf.io.gfile.rename(staging, destination)
     if keep_versions:
-        for old in sorted(_versions(base_directory))[:-keep_versions]:
+        for old in sorted(versions(base_directory))[:-keep_versions]:
             logging.info("Removing old version %s/%d", base_directory, old)
             tf.io.gfile.rmtree(os.path.join(base_directory, str(old)))
     return Published(destination, version, new=True)
@@ -81,7 +81,7 @@ def next_version(base_directory: str) -> str:
 def newest_version(base_directory: str) -> int | None:
     """The highest published version under `base_directory`, or None: hidden staging
     folders are not versions."""
-    return max(_versions(base_directory), default=None)
+    return max(versions(base_directory), default=None)
 
 
 def remove_leftover_staging(base_directory: str) -> list:
@@ -135,7 +135,9 @@ def _fingerprint(tree: str) -> str:
     return digest.hexdigest()
 
 
-def _versions(base_directory: str) -> list:
+def versions(base_directory: str) -> list:
+    """The published versions under `base_directory` (numbers), in no order; staging
+    folders are not versions."""
     if not tf.io.gfile.isdir(base_directory):
         return []
     names = (name.rstrip("/") for name in tf.io.gfile.listdir(base_directory))

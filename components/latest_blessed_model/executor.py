@@ -1,9 +1,11 @@
-"""LatestBlessedModel's executor: the newest version in the serving folder, as a Model.
+"""LatestBlessedModel's executor: the pushed version BaselineLookup chose, as a Model.
 
-Every blessed model is pushed and nothing else is, so the newest complete version under the
-ServingPusher's base directory is the latest blessed model. It is copied into this task's
-own Model artifact (`<uri>/Format-Serving`, TFX's layout), so the baseline stays readable
-when that version is later pruned. No version yet (the first run): the artifact is left
+Which version is the baseline is decided before this task, by the uncached BaselineLookup
+task the Kubeflow compiler adds (pipeline/kubeflow/caching.py), and reaches it as the
+`version` parameter, so that this task's cache key, and the Evaluator's after it, change
+only when the baseline does. The version is copied into this task's own Model artifact
+(`<uri>/Format-Serving`, TFX's layout), so the baseline stays readable when that version is
+later pruned. No version (nothing pushed yet but the candidate): the artifact is left
 empty, and the Evaluator and the Trainer treat an empty Model as no baseline
 (`holding_a_model`).
 """
@@ -18,9 +20,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
-from components import publish
-
 SERVING_DIR_KEY = "serving_dir"
+VERSION_KEY = "version"
 MODEL_KEY = "model"
 SOURCE_PROPERTY = "source"
 """Custom property of the output Model: the pushed version it was copied from, or ''."""
@@ -35,15 +36,21 @@ class Executor(base_executor.BaseExecutor):
     ) -> None:
         model = artifact_utils.get_single_instance(output_dict[MODEL_KEY])
         serving_dir = exec_properties[SERVING_DIR_KEY]
-        version = publish.newest_version(serving_dir)
-        if version is None:
-            logging.info("LatestBlessedModel: no model pushed to %s yet: no baseline", serving_dir)
-            model.set_string_custom_property(SOURCE_PROPERTY, "")
-            return
-        source = os.path.join(serving_dir, str(version))
-        io_utils.copy_dir(source, path_utils.serving_model_path(model.uri))
+        source = exec_properties.get(VERSION_KEY)
+        if source is None:
+            raise ValueError(
+                "LatestBlessedModel: no `version` parameter; the BaselineLookup task that "
+                "chooses it is added by `image-pipeline compile` (pipeline/kubeflow/caching.py)"
+                ": recompile the spec with it"
+            )
         model.set_string_custom_property(SOURCE_PROPERTY, source)
-        logging.info("LatestBlessedModel: baseline is version %s (%s)", version, source)
+        if not source:
+            logging.info(
+                "LatestBlessedModel: no other model pushed to %s: no baseline", serving_dir
+            )
+            return
+        io_utils.copy_dir(source, path_utils.serving_model_path(model.uri))
+        logging.info("LatestBlessedModel: baseline is %s", source)
 
 
 def holding_a_model(models: List[types.Artifact]) -> List[types.Artifact]:

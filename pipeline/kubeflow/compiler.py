@@ -3,9 +3,8 @@
 The DAG is the local run's `create_pipeline(config)`, with the baseline found by an ordinary
 task instead of ML Metadata's resolver (`create_pipeline(config, nodes.KUBEFLOW)`); this adds only
 what a cluster needs: the image every component runs in, the command that runs each task
-(`ENTRYPOINTS`, by `kubeflow.backend`), per-component resources, and no caching for the
-baseline task (it reads the serving folder, which changes between runs with the same
-inputs). Compiling reads nothing
+(`ENTRYPOINTS`, by `kubeflow.backend`), per-component resources, and KFP's cache made to
+follow the data, the code and the baseline (caching.py). Compiling reads nothing
 remote: Transform and Trainer code is referenced by dotted path and installed in the image,
 so there is no user-code package to upload. Schema 2.1 (`parameterType`) is what KFP 2
 backends read.
@@ -31,6 +30,7 @@ from tfx.dsl.components.base.base_node import BaseNode
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from pipeline import nodes
+from pipeline.kubeflow import caching
 from pipeline.config import ConfigError, PipelineConfig, ResourcesConfig, is_uri
 from pipeline.pipeline import create_pipeline
 
@@ -99,11 +99,12 @@ def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
     for name, value in job.runtime_config.parameter_values.items():
         spec.root.input_definitions.parameters[name].default_value.CopyFrom(value)
     spec.default_pipeline_root = job.runtime_config.gcs_output_directory
-    if nodes.BASELINE in spec.root.dag.tasks:
-        spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache = False
+    spec = json_format.MessageToDict(spec)
+    # What a cluster needs beyond TFX's components, each in its own module.
+    caching.apply(spec, config)
     os.makedirs(os.path.dirname(os.path.abspath(package_path)), exist_ok=True)
     with open(package_path, "w") as handle:
-        yaml.safe_dump(json_format.MessageToDict(spec), handle, sort_keys=True)
+        yaml.safe_dump(spec, handle, sort_keys=True)
     return Compiled(package_path, defaults)
 
 

@@ -54,21 +54,11 @@ from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver as examp
 from tfx.types import value_artifact
 from tfx.utils import import_utils
 
-LAUNCHER_LOGS_OUTPUT = "executor-logs"
-LOCAL_MOUNTS = {"gs://": "/gcs/", "s3://": "/s3/", "minio://": "/minio/"}
-"""Where the open-source launcher puts an object-store URI on the container's disk
-(`LocalPathForURI`, backend/src/v2/component/launcher_v2.go)."""
+from pipeline.kubeflow.paths import local_path
 
+LAUNCHER_LOGS_OUTPUT = "executor-logs"
 RemoteUris = Dict[Tuple[str, int], str]
 """(output key, index) -> the object-store URI an output had before it was made local."""
-
-
-def local_path(uri: str) -> str:
-    """The launcher's local path for `uri`; `uri` itself when it is not in an object store."""
-    for scheme, mount in LOCAL_MOUNTS.items():
-        if uri.startswith(scheme):
-            return mount + uri[len(scheme) :]
-    return uri
 
 
 def mend_executor_input(executor_input: dict, inputs_spec: dict) -> RemoteUris:

@@ -1,6 +1,7 @@
-"""LatestBlessedModel, the Kubeflow baseline task: an empty Model on the first run, a copy
-of the newest pushed version after; the Evaluator and the Trainer read an empty one as no
-baseline, where TFX's own Evaluator would fail on it."""
+"""The Kubeflow baseline: BaselineLookup names the newest pushed version that is not the
+candidate (pipeline/kubeflow/baseline.py), LatestBlessedModel copies it, or gives an empty
+Model when there is none; the Evaluator and the Trainer read an empty one as no baseline,
+where TFX's own Evaluator would fail on it."""
 
 import json
 import shutil
@@ -19,16 +20,23 @@ from components.latest_blessed_model import executor, strategy
 from components.latest_blessed_model.component import LatestBlessedModel
 from pipeline import config_loader
 from pipeline.evaluation import eval_config
+from pipeline.kubeflow import baseline
 from tests.components import evaluated_run
 from tests.components.test_serving_pusher import push, trained_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def latest_blessed(tmp_path, serving_dir):
+def latest_blessed(tmp_path, serving_dir, candidate=None):
+    """BaselineLookup then LatestBlessedModel, as the Kubeflow spec runs them."""
+    excluded = ""
+    if candidate is not None:
+        excluded = baseline.saved_model_identity(f"{candidate.uri}/Format-Serving")
+    version = baseline.baseline_version(str(serving_dir), excluded)
     model = evaluated_run.artifact(standard_artifacts.Model, tmp_path / "baseline")
     component = LatestBlessedModel(serving_dir=str(serving_dir))
-    executor.Executor().Do({}, {executor.MODEL_KEY: [model]}, component.exec_properties)
+    properties = {**component.exec_properties, executor.VERSION_KEY: version}
+    executor.Executor().Do({}, {executor.MODEL_KEY: [model]}, properties)
     return model
 
 
@@ -41,13 +49,39 @@ def test_first_run_no_model_pushed_yet_gives_an_empty_model(tmp_path):
 
 
 def test_second_run_gives_a_copy_of_the_newest_pushed_version(tmp_path):
-    pushed = [push(tmp_path, trained_model(tmp_path), blessed=1) for _ in range(2)]
+    pushed = [push(tmp_path, trained_model(tmp_path, f), blessed=1) for f in (2.0, 3.0)]
     newest = pushed[-1].get_string_custom_property("pushed_destination")
-    model = latest_blessed(tmp_path, tmp_path / "serving")
+    model = latest_blessed(tmp_path, tmp_path / "serving", candidate=trained_model(tmp_path, 4.0))
     assert model.get_string_custom_property(executor.SOURCE_PROPERTY) == newest
     assert executor.holding_a_model([model]) == [model]
     loaded = tf.saved_model.load(f"{model.uri}/Format-Serving")
+    assert float(loaded(tf.constant([1.5]))[0]) == 4.5
+
+
+def test_the_candidate_pushed_already_is_not_its_own_baseline(tmp_path):
+    """A run whose Trainer came from the cache: its candidate is the newest pushed version,
+    and the baseline is the one before it, or none."""
+    first, second = trained_model(tmp_path, 2.0), trained_model(tmp_path, 3.0)
+    push(tmp_path, first, blessed=1)
+    assert (
+        latest_blessed(tmp_path, tmp_path / "serving", candidate=first).get_string_custom_property(
+            executor.SOURCE_PROPERTY
+        )
+        == ""
+    )
+    [earlier] = [str(p) for p in (tmp_path / "serving").iterdir()]
+    push(tmp_path, second, blessed=1)
+    model = latest_blessed(tmp_path, tmp_path / "serving", candidate=second)
+    assert model.get_string_custom_property(executor.SOURCE_PROPERTY) == earlier
+    loaded = tf.saved_model.load(f"{model.uri}/Format-Serving")
     assert float(loaded(tf.constant([1.5]))[0]) == 3.0
+
+
+def test_latest_blessed_model_without_a_version_says_to_recompile(tmp_path):
+    model = evaluated_run.artifact(standard_artifacts.Model, tmp_path / "baseline")
+    component = LatestBlessedModel(serving_dir=str(tmp_path / "serving"))
+    with pytest.raises(ValueError, match="BaselineLookup.*recompile"):
+        executor.Executor().Do({}, {executor.MODEL_KEY: [model]}, component.exec_properties)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,19 @@
-"""`make kubeflow-check`: the pipeline compiled for open-source KFP v2 and every task of the
-spec executed in the pipeline image by the stand-in backend (local_kfp.py), on a digits
-subset, to a blessed model pushed in TF Serving layout and TFLite models.
+"""`make kubeflow-check`: the pipeline compiled for open-source KFP v2 and run as a nightly
+schedule would run it, every task of the spec executed in the pipeline image by the
+stand-in backend (local_kfp.py, which models KFP's cache and retries), on a digits subset:
+
+1. the first run, with runtime parameters given (data root, epochs): blessed and pushed;
+2. the same again, nothing changed: taken from the cache end to end, but for the two
+   uncached tasks that only compute parameters (CacheFingerprints, BaselineLookup);
+3. after images were added to a class folder: ingested, trained, judged against run 1's
+   model; its Trainer is killed mid-epoch on its first attempt and resumes on the retry;
+4. (`--rebuilt-image`) after the image was rebuilt under the same tag with a changed
+   schema file: nothing of the old image's outputs is reused.
 
     python -m tests.kubeflow.check --image image-pipeline:dev [--work-dir DIR] [--epochs N]
+        [--rebuilt-image]
 
-Exits 1 naming the task that failed, with its log tail, or what is missing at the end.
+Exits 1 naming the task that failed, with its log tail, or what the schedule did wrong.
 """
 
 from __future__ import annotations
@@ -13,36 +22,54 @@ import argparse
 import dataclasses
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import yaml
 
 from pipeline import config as config_lib
 from pipeline import config_loader, demo_data, nodes
-from pipeline.kubeflow import compiler
-from tests.kubeflow.local_kfp import LocalKfp, Run, TaskFailedError
+from pipeline.kubeflow import caching, compiler
+from tests.kubeflow.local_kfp import Fault, LocalKfp, Run, TaskFailedError
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_ROOT = "minio://mlpipeline/v2/artifacts"
 """The open-source backend's default pipeline root (its launcher's config map)."""
 IMAGE_SCHEMA = "/pipeline/schema/digits.pbtxt"
 """The curated schema as the image ships it (Dockerfile)."""
+UNCACHED = [caching.FINGERPRINT_TASK, caching.LOOKUP_TASK]
+"""The tasks that run in every run: they only compute the parameters of cache keys."""
+CLASSES = [0, 1, 2]
+GIVEN_PER_CLASS = 50
+"""The data root given at run time: 50 images a class, where the config's has 60."""
+ADDED_CLASS, ADDED_TO = 1, 80
+"""Before run 3, class 1 of the given data root grows to 80 images."""
+KILLED_AT_EPOCH = 3
+CHECK_IMAGE = "image-pipeline-kubeflow-check:nightly"
+"""The tag the runs use: the image under test tagged again, so that rebuilding it for run 4
+leaves the image under test as it is."""
 
 
 @dataclasses.dataclass
 class Check:
     config: config_lib.PipelineConfig
     backend: LocalKfp
-    run: Run
     spec: dict
+    parameters: dict
+
+    def run(self, fault: Fault | None = None) -> Run:
+        return self.backend.run(self.spec, self.parameters, PIPELINE_ROOT, fault)
 
 
-def config_for(work_dir: Path, image: str, data_root: Path) -> config_lib.PipelineConfig:
+def config_for(
+    work_dir: Path, image: str, data_root: Path, *overrides: str
+) -> config_lib.PipelineConfig:
     """The demo's settings, small, compiled for open-source KFP with the artifacts in a
-    minio:// root and the pushed models in `work_dir/output`, mounted in every task."""
+    minio:// root and the pushed models in `work_dir/output`, mounted in every task;
+    `overrides` (`key=value`) after them."""
     return config_loader.load_config(
         [REPO / "configs" / "demo.yaml"],
         [
@@ -60,58 +87,131 @@ def config_for(work_dir: Path, image: str, data_root: Path) -> config_lib.Pipeli
             "kubeflow.backend=kfp",
             f"kubeflow.image={image}",
             f"kubeflow.pipeline_root={PIPELINE_ROOT}",
+            *overrides,
         ],
     )
 
 
-def run_check(image: str, work_dir: Path, parameters: dict) -> Check:
-    """Compiles and executes the spec; `parameters` are the run's runtime parameters (a
-    `data_root` given is mounted in every task, as `work_dir` is). The config's data is 3
-    digit classes x 60 images, written under `work_dir/data`."""
+def prepare(image: str, work_dir: Path, epochs: int) -> Check:
+    """Tags `image` as CHECK_IMAGE, writes the config's data (3 digit classes x 60 images)
+    and the data root given at run time (50 a class), compiles the spec for CHECK_IMAGE; the
+    runs' parameters name the given root."""
+    subprocess.run(["docker", "tag", image, CHECK_IMAGE], check=True, capture_output=True)
+    image = CHECK_IMAGE
     work_dir = work_dir.resolve()
-    data_root = work_dir / "data"
-    demo_data.write_digits(data_root, classes=[0, 1, 2], per_class=60)
-    config = config_for(work_dir, image, data_root)
+    demo_data.write_digits(work_dir / "data", classes=CLASSES, per_class=60)
+    given = work_dir / "given_data"
+    demo_data.write_digits(given, classes=CLASSES, per_class=GIVEN_PER_CLASS)
+    config = config_for(work_dir, image, work_dir / "data")
     spec_path = work_dir / "pipeline.yaml"
     compiler.write_spec(config, str(spec_path))
     spec = yaml.safe_load(spec_path.read_text())
-    given_root = parameters.get(nodes.DATA_ROOT_PARAMETER)
-    mounts = [work_dir, *([Path(given_root).resolve()] if given_root else [])]
     backend = LocalKfp(
-        image, store_dir=work_dir / "store", mounts=mounts, log_dir=work_dir / "logs"
+        image, store_dir=work_dir / "store", mounts=[work_dir], log_dir=work_dir / "logs"
     )
-    return Check(config, backend, backend.run(spec, parameters, PIPELINE_ROOT), spec)
+    parameters = {nodes.DATA_ROOT_PARAMETER: str(given), nodes.EPOCHS_PARAMETER: epochs}
+    return Check(config, backend, spec, parameters)
 
 
-def outcome(check: Check) -> dict:
-    """What the run left: blessing, pushed SavedModel version, TFLite files, times."""
-    tasks = check.run.tasks
+def add_images(check: Check) -> int:
+    """Adds images to one class folder of the given data root; returns the new total."""
+    given = Path(check.parameters[nodes.DATA_ROOT_PARAMETER])
+    demo_data.write_digits(given, classes=[ADDED_CLASS], per_class=ADDED_TO)
+    return len(list(given.rglob("*.png")))
+
+
+def rebuild_image(image: str) -> None:
+    """Builds a new image under the same tag: the old one with its schema file changed (a
+    comment line added), as a team pushing a new build of the same tag would."""
+    dockerfile = f"FROM {image}\nRUN echo '# rebuilt {time.time_ns()}' >> {IMAGE_SCHEMA}\n"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", image, "-"],
+        input=dockerfile,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def outcome(check: Check, run: Run) -> dict:
+    """What a run left: which tasks ran, blessing, pushed version, TFLite files, counts."""
+    tasks = run.tasks
     blessing = tasks[nodes.EVALUATOR].outputs["blessing"][0]
     pushed = tasks[nodes.PUSHER].outputs["pushed_model"][0]["metadata"]
     tflite = tasks[nodes.TFLITE_PUSHER].outputs["pushed_model"][0]["metadata"]
     serving = Path(str(pushed.get("pushed_destination", "")))
     tflite_dir = Path(str(tflite.get("pushed_destination", "")))
+    baseline = tasks[nodes.BASELINE].outputs["model"][0]["metadata"].get("source", "")
     return {
-        "run_id": check.run.run_id,
+        "run_id": run.run_id,
+        "executed": run.executed(),
+        "examples": int(tasks[nodes.EXAMPLE_GEN].outputs["examples"][0]["metadata"]["examples"]),
+        "baseline": baseline,
         "blessed": bool(blessing["metadata"].get("blessed")),
         "pushed": str(serving) if (serving / "saved_model.pb").is_file() else None,
         "tflite": sorted(p.name for p in tflite_dir.glob("*.tflite"))
         if tflite.get("pushed")
         else [],
+        "trainer_attempts": tasks[nodes.TRAINER].attempts,
         "seconds": {name: round(task.seconds, 1) for name, task in tasks.items()},
+        "executed_seconds": round(sum(task.seconds for task in tasks.values()), 1),
     }
 
 
-def _summary_text(result: dict, total_s: float) -> str:
-    lines = [f"Kubeflow check, run {result['run_id']}: every task in its own container"]
-    for name, seconds in result["seconds"].items():
-        lines.append(f"  {name:<28} {seconds:7.1f} s")
-    lines += [
-        f"  blessed          {'yes' if result['blessed'] else 'no'}",
-        f"  pushed model     {result['pushed'] or 'none'}",
-        f"  tflite           {', '.join(result['tflite']) or 'none'}",
-        f"  finished in {total_s:.0f} s",
-    ]
+def nightly(check: Check, rebuilt_image: bool) -> Dict[str, dict]:
+    """Runs the schedule of the module docstring; returns each run's `outcome` by name."""
+    results = {}
+    results["first"] = outcome(check, check.run())
+    results["unchanged"] = outcome(check, check.run())
+    results["added_images_total"] = add_images(check)
+    killed = Fault(nodes.TRAINER, f"Trainer: epoch {KILLED_AT_EPOCH}/")
+    results["new_images"] = outcome(check, check.run(fault=killed))
+    if rebuilt_image:
+        rebuild_image(check.backend.image)
+        results["rebuilt_image"] = outcome(check, check.run())
+    return results
+
+
+def problems(check: Check, results: Dict[str, dict]) -> List[str]:
+    """What the schedule did that a nightly run must not, each in one line."""
+    found = []
+    every_task = set(check.spec["root"]["dag"]["tasks"])
+    first, unchanged, new = results["first"], results["unchanged"], results["new_images"]
+    if not (first["blessed"] and first["pushed"] and first["tflite"]):
+        found.append(f"run 1 ended without a blessed, pushed model and TFLite: {first}")
+    if set(first["executed"]) != every_task:
+        found.append(f"run 1 did not run every task: {sorted(every_task - set(first['executed']))}")
+    if sorted(unchanged["executed"]) != sorted(UNCACHED):
+        found.append(f"run 2, nothing changed, ran {unchanged['executed']}; expected {UNCACHED}")
+    if new["examples"] != results["added_images_total"]:
+        found.append(
+            f"run 3 ingested {new['examples']} images; the data root holds "
+            f"{results['added_images_total']}"
+        )
+    if new["baseline"] != first["pushed"]:
+        found.append(f"run 3 was judged against {new['baseline']!r}, not run 1's {first['pushed']}")
+    if new["trainer_attempts"] != 2:
+        found.append(f"run 3's Trainer took {new['trainer_attempts']} attempts; killed once: 2")
+    rebuilt = results.get("rebuilt_image")
+    if rebuilt and set(rebuilt["executed"]) != every_task:
+        found.append(
+            f"with a rebuilt image, cached: {sorted(every_task - set(rebuilt['executed']))}"
+        )
+    return found
+
+
+def _summary_text(results: Dict[str, dict], total_s: float) -> str:
+    lines = ["Kubeflow check: a nightly schedule, every task in its own container"]
+    for name, result in results.items():
+        if not isinstance(result, dict):
+            continue
+        lines.append(
+            f"  run {name:<14} {result['executed_seconds']:7.1f} s in tasks; ran "
+            f"{len(result['executed'])} tasks; examples {result['examples']}; blessed "
+            f"{'yes' if result['blessed'] else 'no'}; baseline {result['baseline'] or 'none'}; "
+            f"Trainer attempts {result['trainer_attempts']}"
+        )
+    lines.append(f"  finished in {total_s:.0f} s")
     return "\n".join(lines)
 
 
@@ -120,22 +220,24 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--image", required=True, help="the pipeline image (make image)")
     parser.add_argument("--work-dir", default="build/kubeflow-check", type=Path)
     parser.add_argument("--epochs", type=int, default=12, help="the epochs runtime parameter")
+    parser.add_argument(
+        "--rebuilt-image", action="store_true", help="add run 4, after rebuilding the image"
+    )
     args = parser.parse_args(argv)
     shutil.rmtree(args.work_dir, ignore_errors=True)
     started = time.monotonic()
+    check = prepare(args.image, args.work_dir, args.epochs)
     try:
-        check = run_check(args.image, args.work_dir, {nodes.EPOCHS_PARAMETER: args.epochs})
+        results = nightly(check, args.rebuilt_image)
     except TaskFailedError as failed:
         print(f"kubeflow-check: {failed}", file=sys.stderr)
         return 1
-    result = outcome(check)
-    print(_summary_text(result, time.monotonic() - started))
-    (args.work_dir / "result.json").write_text(json.dumps(result, indent=2))
-    missing = [k for k in ("blessed", "pushed", "tflite") if not result[k]]
-    if missing:
-        print(f"kubeflow-check: the run ended without {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    print(_summary_text(results, time.monotonic() - started))
+    (args.work_dir / "result.json").write_text(json.dumps(results, indent=2))
+    found = problems(check, results)
+    for problem in found:
+        print(f"kubeflow-check: {problem}", file=sys.stderr)
+    return 1 if found else 0
 
 
 if __name__ == "__main__":

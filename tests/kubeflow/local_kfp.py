@@ -5,9 +5,24 @@ ship: README, "Run on Kubeflow", says what this proves and what only a cluster p
 
 What it follows, from kubeflow/pipelines backend/src/v2 (driver/, component/launcher_v2.go):
 - Resolver executors are refused, as the backend's Argo compiler refuses them.
-- Tasks run in dependency order. Parameters come from the task's constants and the run's
-  parameters (the root's defaults where not given), coerced to the component's declared
+- Tasks run in dependency order. Parameters come from the task's constants, the run's
+  parameters (the root's defaults where not given) and upstream tasks' output parameters
+  (`taskOutputParameter`, driver/resolve.go:408-420), coerced to the component's declared
   types; defaults of the component's own inputs are added.
+- The cache, as the driver decides it (driver/container.go:149-240): a task whose
+  `cachingOptions.enableCache` is set gets a key made as `GenerateCacheKey` makes it
+  (cacheutils/cache.go:173-229): its input artifacts' names, which are their ML Metadata ids
+  (`toRuntimeArtifact`, metadata/converter.go:187), its input parameter values, its outputs'
+  spec without URIs, its output parameters' types, the spec's command and arguments as
+  written (placeholders unresolved, driver/cache.go:100-103) and the image string; hashed as
+  `GenerateFingerPrint` does (sha256 of the JSON, cache.go:151-171). An earlier successful
+  execution of the same pipeline with that key gives its outputs, artifacts (same ids and
+  URIs) and parameters, and nothing runs (`reuseCachedOutputs`, driver/cache.go:58-80).
+  Entries live as long as this `LocalKfp`, as they live in the backend's database.
+- A task with a `retryPolicy` is run again with the same ExecutorInput when its container
+  fails, up to `maxRetryCount` times: the backend puts an Argo retryStrategy on the
+  executor pod's template (compiler/argocompiler/container.go:581-591), so the driver, which
+  made the ExecutorInput, is not run again. (Argo's backoff is not waited for.)
 - Input artifacts are what upstream tasks recorded, as the driver reads them back from ML
   Metadata: `name` the artifact's id, the object-store `uri`, the metadata the executor
   wrote (numbers as doubles) plus `display_name` and `store_session_info`, and an empty
@@ -19,8 +34,10 @@ What it follows, from kubeflow/pipelines backend/src/v2 (driver/, component/laun
 - `{{$}}` and the `{{$.inputs...}}` / `{{$.outputs...}}` placeholders are substituted in the
   spec's command and arguments, which run with no shell, the image's entrypoint replaced
   (a pod's command does that).
-- After the task, its output file is read; each provisioned output takes its `uri` (when
-  not empty) and metadata from it.
+- Output parameters are provisioned at `/tmp/kfp/outputs/<name>` (driver/driver.go:786-790);
+  after the task, its output file is read: each provisioned output artifact takes its `uri`
+  (when not empty) and metadata from it, and output parameters their values (the file has
+  priority over the parameter files, `collectOutputParameters`, launcher_v2.go:484-515).
 The object store is a local folder mounted where the launcher keeps its local copies
 (`/minio/...` for a `minio://` root), so its download before and upload after each task are
 the mount itself. The data and output folders are mounted at their own paths.
@@ -29,15 +46,17 @@ the mount itself. The data and output folders are mounted at their own paths.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
-from pipeline.kubeflow.entrypoint import LAUNCHER_LOGS_OUTPUT, LOCAL_MOUNTS, local_path
+from pipeline.kubeflow.entrypoint import LAUNCHER_LOGS_OUTPUT
+from pipeline.kubeflow.paths import LOCAL_MOUNTS, local_path
 
 LOG_TAIL_LINES = 40
 
@@ -52,12 +71,30 @@ class TaskResult:
     seconds: float
     outputs: Dict[str, List[dict]]
     log: Path
+    parameters: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Output parameters."""
+    cached: bool = False
+    """Taken from the cache: nothing ran, `log` is the one of the execution reused."""
+    attempts: int = 1
 
 
 @dataclasses.dataclass
 class Run:
     run_id: str
     tasks: Dict[str, TaskResult]
+
+    def executed(self) -> List[str]:
+        """The tasks that ran (not taken from the cache), in the order they ran."""
+        return [name for name, task in self.tasks.items() if not task.cached]
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    """Kills the container of `task` on its first attempt once its log shows `log_line`
+    (a pod killed mid-work: a spot node reclaimed, an OOM kill)."""
+
+    task: str
+    log_line: str
 
 
 class LocalKfp:
@@ -70,29 +107,77 @@ class LocalKfp:
         self.mounts = [Path(m) for m in mounts]
         self.log_dir = Path(log_dir)
         self._ids = itertools.count(1)
+        self._cache: Dict[str, TaskResult] = {}
 
-    def run(self, spec: dict, parameters: Mapping[str, Any], pipeline_root: str) -> Run:
+    def run(
+        self,
+        spec: dict,
+        parameters: Mapping[str, Any],
+        pipeline_root: str,
+        fault: Optional[Fault] = None,
+    ) -> Run:
         _refuse_resolvers(spec)
         run_id = str(uuid.uuid4())
         root_inputs = root_parameters(spec, parameters)
-        recorded: Dict[str, Dict[str, List[dict]]] = {}
         tasks: Dict[str, TaskResult] = {}
+        print(f"kubeflow-check: run {run_id}", flush=True)
         for name in _dag_order(spec["root"]["dag"]["tasks"]):
             component_name = spec["root"]["dag"]["tasks"][name]["componentRef"]["name"]
             executor_input = build_executor_input(
-                spec, name, root_inputs, recorded, pipeline_root, run_id
+                spec, name, root_inputs, tasks, pipeline_root, run_id
             )
+            key = self._cache_key(spec, name, executor_input)
+            if key in self._cache:
+                tasks[name] = dataclasses.replace(self._cache[key], cached=True, seconds=0.0)
+                print(f"kubeflow-check: {name} taken from the cache", flush=True)
+                continue
             for output in executor_input["outputs"]["artifacts"].values():
                 self.host_path(output["artifacts"][0]["uri"]).parent.mkdir(
                     parents=True, exist_ok=True
                 )
             tasks[name] = self._execute(
-                spec, name, spec["components"][component_name], executor_input
+                spec, name, spec["components"][component_name], executor_input, run_id, fault
             )
-            recorded[name] = tasks[name].outputs
+            if key:
+                self._cache[key] = tasks[name]
         return Run(run_id, tasks)
 
-    def _execute(self, spec, name, component, executor_input) -> TaskResult:
+    def _cache_key(self, spec: dict, name: str, executor_input: dict) -> str:
+        """The task's cache fingerprint as the driver makes it (module docstring), with the
+        pipeline's name (the cache is looked up per pipeline, driver/cache.go:139); '' when
+        the task's cache is off."""
+        task = spec["root"]["dag"]["tasks"][name]
+        if not task.get("cachingOptions", {}).get("enableCache"):
+            return ""
+        component = spec["components"][task["componentRef"]["name"]]
+        container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
+        inputs, outputs = executor_input["inputs"], executor_input["outputs"]
+        key = {
+            "inputArtifactNames": {
+                key: {"artifactNames": [a["name"] for a in listed["artifacts"]]}
+                for key, listed in inputs["artifacts"].items()
+            },
+            "inputParameterValues": inputs["parameterValues"],
+            "outputArtifactsSpec": {
+                key: {k: v for k, v in listed["artifacts"][0].items() if k != "uri"}
+                for key, listed in outputs["artifacts"].items()
+            },
+            "outputParametersSpec": {
+                key: definition["parameterType"]
+                for key, definition in component.get("outputDefinitions", {})
+                .get("parameters", {})
+                .items()
+            },
+            "containerSpec": {
+                "image": container["image"],
+                "cmdArgs": [*container.get("command", []), *container.get("args", [])],
+            },
+        }
+        text = json.dumps(key, sort_keys=True, separators=(",", ":"))
+        pipeline = spec["pipelineInfo"]["name"]
+        return f"pipeline/{pipeline}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+    def _execute(self, spec, name, component, executor_input, run_id, fault) -> TaskResult:
         container = spec["deploymentSpec"]["executors"][component["executorLabel"]]["container"]
         command = [
             _substitute(part, executor_input)
@@ -100,31 +185,49 @@ class LocalKfp:
         ]
         volumes = [f"{self.store_dir}:{_mount_point(executor_input)}"]
         volumes += [f"{mount}:{mount}" for mount in self.mounts]
-        docker = ["docker", "run", "--rm", "--network", "none", "--entrypoint", command[0]]
-        for volume in volumes:
-            docker += ["-v", volume]
-        docker += [container["image"], *command[1:]]
+        retries = int(
+            spec["root"]["dag"]["tasks"][name].get("retryPolicy", {}).get("maxRetryCount", 0)
+        )
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_dir / f"{name}.log"
-        print(f"kubeflow-check: {name} ...", flush=True)
         started = time.monotonic()
-        with open(log, "w") as handle:
-            status = subprocess.run(docker, stdout=handle, stderr=subprocess.STDOUT).returncode
-        seconds = time.monotonic() - started
-        if status != 0:
+        for attempt in range(1, retries + 2):
+            log = self.log_dir / f"{run_id[:8]}-{name}-{attempt}.log"
+            container_name = f"local-kfp-{run_id[:8]}-{name.lower()}-{attempt}"
+            docker = ["docker", "run", "--rm", "--name", container_name, "--network", "none"]
+            docker += ["--entrypoint", command[0]]
+            for volume in volumes:
+                docker += ["-v", volume]
+            docker += [container["image"], *command[1:]]
+            print(f"kubeflow-check: {name} (attempt {attempt}) ...", flush=True)
+            kill_on = fault.log_line if fault and fault.task == name and attempt == 1 else None
+            status = _run_container(docker, container_name, log, kill_on)
+            seconds = time.monotonic() - started
+            if status == 0:
+                break
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-            raise TaskFailedError(
+            failure = (
                 f"task {name} failed (exit code {status}) after {seconds:.0f} s; "
                 f"last lines of {log}:\n{tail}"
             )
+            if attempt > retries:
+                raise TaskFailedError(failure)
+            print(f"kubeflow-check: {name} attempt {attempt} failed ({status}): retrying")
         print(f"kubeflow-check: {name} done in {seconds:.0f} s", flush=True)
-        return TaskResult(name, seconds, self._record(executor_input), log)
+        outputs, parameters = self._record(executor_input)
+        return TaskResult(name, seconds, outputs, log, parameters, attempts=attempt)
 
-    def _record(self, executor_input: dict) -> Dict[str, List[dict]]:
+    def _record(self, executor_input: dict):
         """The provisioned outputs, merged with what the executor wrote, as ML Metadata
-        would keep them (each gets an id)."""
+        would keep them (each artifact gets an id), and the output parameters."""
         output_file = self._host(executor_input["outputs"]["outputFile"])
         written = json.loads(output_file.read_text()) if output_file.exists() else {}
+        parameters = dict(written.get("parameterValues", {}))
+        missing = set(executor_input["outputs"].get("parameters", {})) - set(parameters)
+        if missing:
+            raise TaskFailedError(
+                f"output parameters {sorted(missing)} not in {output_file} (the stand-in "
+                "reads them from the output file only)"
+            )
         recorded = {}
         for key, provisioned in executor_input["outputs"]["artifacts"].items():
             if key == LAUNCHER_LOGS_OUTPUT:
@@ -135,7 +238,7 @@ class LocalKfp:
             artifact["metadata"] = {**artifact.get("metadata", {}), **merged.get("metadata", {})}
             artifact["id"] = next(self._ids)
             recorded[key] = [artifact]
-        return recorded
+        return recorded, parameters
 
     def host_path(self, uri: str) -> Path:
         """Where an artifact of the object store lies on this machine."""
@@ -152,12 +255,12 @@ def build_executor_input(
     spec: dict,
     name: str,
     root_inputs: Mapping[str, Any],
-    recorded: Mapping[str, Dict[str, List[dict]]],
+    upstream: Mapping[str, TaskResult],
     pipeline_root: str,
     run_id: str,
 ) -> dict:
     """The ExecutorInput of task `name` as the open-source driver and launcher build it;
-    `recorded` holds the upstream tasks' outputs as `LocalKfp` records them."""
+    `upstream` holds the tasks done, with their outputs as `LocalKfp` records them."""
     task = spec["root"]["dag"]["tasks"][name]
     component = spec["components"][task["componentRef"]["name"]]
     definitions = component.get("inputDefinitions", {})
@@ -167,6 +270,9 @@ def build_executor_input(
             values[key] = root_inputs[given["componentInputParameter"]]
         elif "runtimeValue" in given:
             values[key] = given["runtimeValue"]["constant"]
+        elif "taskOutputParameter" in given:
+            source = given["taskOutputParameter"]
+            values[key] = upstream[source["producerTask"]].parameters[source["outputParameterKey"]]
         else:
             raise NotImplementedError(f"{name}.{key}: {given} (not used by this pipeline)")
     for key, definition in definitions.get("parameters", {}).items():
@@ -177,8 +283,8 @@ def build_executor_input(
     artifacts = {}
     for key, given in task.get("inputs", {}).get("artifacts", {}).items():
         source = given["taskOutputArtifact"]
-        upstream = recorded[source["producerTask"]][source["outputArtifactKey"]]
-        artifacts[key] = {"artifacts": [_as_read_back(artifact) for artifact in upstream]}
+        produced = upstream[source["producerTask"]].outputs[source["outputArtifactKey"]]
+        artifacts[key] = {"artifacts": [_as_read_back(artifact) for artifact in produced]}
     task_root = f"{pipeline_root}/{spec['pipelineInfo']['name']}/{run_id}/{name}/{uuid.uuid4()}"
     outputs = {
         key: {
@@ -202,13 +308,37 @@ def build_executor_input(
             }
         ]
     }
+    output_parameters = component.get("outputDefinitions", {}).get("parameters", {})
     return {
         "inputs": {"parameterValues": values, "artifacts": artifacts},
         "outputs": {
             "artifacts": outputs,
+            **(
+                {
+                    "parameters": {
+                        k: {"outputFile": f"/tmp/kfp/outputs/{k}"} for k in output_parameters
+                    }
+                }
+                if output_parameters
+                else {}
+            ),
             "outputFile": f"{local_path(task_root)}/output_metadata.json",
         },
     }
+
+
+def _run_container(docker: List[str], name: str, log: Path, kill_on: Optional[str]) -> int:
+    """Runs the `docker run` command with its output in `log`; with `kill_on`, kills the
+    container (`docker kill`, SIGKILL) once its log shows that text. Returns the exit code."""
+    with open(log, "w") as handle:
+        process = subprocess.Popen(docker, stdout=handle, stderr=subprocess.STDOUT)
+        while kill_on and process.poll() is None:
+            if kill_on in log.read_text(errors="replace"):
+                subprocess.run(["docker", "kill", name], capture_output=True)
+                print(f"kubeflow-check: killed {name} at '{kill_on}'", flush=True)
+                break
+            time.sleep(0.5)
+        return process.wait()
 
 
 def _refuse_resolvers(spec: dict) -> None:

@@ -5,6 +5,7 @@ executor and writes an output file the launcher can record and upload.
 """
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,10 +15,10 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
 from pipeline import demo_data, nodes
-from pipeline.kubeflow import entrypoint
+from pipeline.kubeflow import caching, entrypoint, paths
 from pipeline.kubeflow.compiler import write_spec
 from tests.kubeflow import check
-from tests.kubeflow.local_kfp import build_executor_input, root_parameters
+from tests.kubeflow.local_kfp import TaskResult, build_executor_input, root_parameters
 
 ROOT = "minio://mlpipeline/v2/artifacts"
 
@@ -33,7 +34,7 @@ def spec(tmp_path_factory):
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     """The launcher's local copy of the object store, here under tmp_path."""
-    monkeypatch.setitem(entrypoint.LOCAL_MOUNTS, "minio://", f"{tmp_path}/minio/")
+    monkeypatch.setitem(paths.LOCAL_MOUNTS, "minio://", f"{tmp_path}/minio/")
     return tmp_path / "minio"
 
 
@@ -52,8 +53,13 @@ def statistics_upstream(store):
     return {"statistics": [{"name": "statistics", "uri": uri, "metadata": metadata, "id": 7}]}
 
 
+def done(name, outputs=None, parameters=None):
+    """An upstream task as the stand-in backend records it."""
+    return TaskResult(name, 0.0, outputs or {}, Path(f"{name}.log"), parameters or {})
+
+
 def schema_gen_args(spec, store):
-    recorded = {nodes.STATISTICS_GEN: statistics_upstream(store)}
+    recorded = {nodes.STATISTICS_GEN: done(nodes.STATISTICS_GEN, statistics_upstream(store))}
     executor_input = build_executor_input(
         spec, nodes.SCHEMA_GEN, root_parameters(spec, {}), recorded, ROOT, "run"
     )
@@ -126,10 +132,17 @@ def test_the_executor_runs_and_its_output_names_the_object_store(spec, store):
 def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_path):
     data = tmp_path / "images"
     demo_data.write_digits(data, classes=[0, 1], per_class=5)
+    fingerprints = done(caching.FINGERPRINT_TASK, parameters={caching.DATA_FINGERPRINT: "fp"})
     executor_input = build_executor_input(
-        spec, nodes.EXAMPLE_GEN, root_parameters(spec, {"data_root": str(data)}), {}, ROOT, "run"
+        spec,
+        nodes.EXAMPLE_GEN,
+        root_parameters(spec, {"data_root": str(data)}),
+        {caching.FINGERPRINT_TASK: fingerprints},
+        ROOT,
+        "run",
     )
     assert "span" not in executor_input["inputs"]["parameterValues"]
+    assert executor_input["inputs"]["parameterValues"]["cache_fingerprint"] == "fp"
     container = spec["deploymentSpec"]["executors"][f"{nodes.EXAMPLE_GEN}_executor"]["container"]
     args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container["args"]]
     output_file = entrypoint.execute(*kubeflow_v2_run_executor._parse_flags(args))
@@ -152,4 +165,4 @@ def test_example_gen_gets_the_driver_the_launcher_never_runs(spec, store, tmp_pa
     ],
 )
 def test_local_paths_are_the_launchers(uri, local):
-    assert entrypoint.local_path(uri) == local
+    assert paths.local_path(uri) == local
