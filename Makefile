@@ -35,10 +35,12 @@ test: setup
 image:
 	@scripts/image.sh
 
-# Compiles the pipeline for open-source KFP v2 and executes every task of the spec in the
-# image, each its own `docker run`, to a blessed, pushed model (tests/kubeflow/check.py).
+# Compiles the pipeline for open-source KFP v2 and runs it as a nightly schedule would, every
+# task of the spec its own `docker run` of the image: a first run to a blessed, pushed model,
+# a cached one, one after images were added (its Trainer killed and resumed) and one after
+# the image was rebuilt (tests/kubeflow/check.py).
 kubeflow-check: setup image
-	.venv/bin/python -m tests.kubeflow.check --image $(IMAGE)
+	.venv/bin/python -m tests.kubeflow.check --image $(IMAGE) --rebuilt-image
 
 lint: setup
 	.venv/bin/ruff check --fix .

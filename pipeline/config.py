@@ -16,6 +16,7 @@ import dataclasses
 import os
 from typing import Mapping, Sequence
 
+from pipeline import nodes
 from trainer.backbones import BACKBONES
 from trainer.conversions import CONVERSIONS, INT8
 from trainer.settings import (  # noqa: F401 - ConfigError and require are the config's API
@@ -334,25 +335,47 @@ class TfliteConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ResourcesConfig:
-    """The container resources of one component on Kubeflow (0 or empty: the cluster default).
+    """The pod of one component on Kubeflow (0 or empty: the default for that component in
+    pipeline/kubeflow/resources.py's `DEFAULTS`).
 
-    `memory_gb` is in gigabytes. `gpu_type` is what the cluster calls the accelerator
-    (`nvidia.com/gpu` on open-source Kubeflow, `NVIDIA_TESLA_T4` and the like on Vertex AI).
+    `cpu` and `memory_gb` (gigabytes) are the pod's limits, the most it may use;
+    `cpu_request` and `memory_gb_request` what the scheduler reserves for it, so it starts on
+    a node with that much free. `gpu` GPUs of `gpu_type`, the accelerator as the backend
+    names it (`nvidia.com/gpu` on open-source Kubeflow, `NVIDIA_TESLA_T4` and the like on
+    Vertex AI). `node_selector`: node labels the pod must run on, e.g.
+    `{cloud.google.com/gke-accelerator: nvidia-tesla-t4}` (open-source Kubeflow only).
     """
 
     cpu: float = 0.0
+    cpu_request: float = 0.0
     memory_gb: float = 0.0
+    memory_gb_request: float = 0.0
     gpu: int = 0
     gpu_type: str = ""
+    node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def validate(self, key: str) -> None:
-        for name in ("cpu", "memory_gb", "gpu"):
+        for name in ("cpu", "cpu_request", "memory_gb", "memory_gb_request", "gpu"):
             require(getattr(self, name) >= 0, f"{key}.{name}", "0 or more", getattr(self, name))
+        for request, limit in (("cpu_request", "cpu"), ("memory_gb_request", "memory_gb")):
+            require(
+                not getattr(self, limit) or getattr(self, request) <= getattr(self, limit),
+                f"{key}.{request}",
+                f"at most {key}.{limit} ({getattr(self, limit)}), the limit: lower the "
+                f"request or raise {limit}",
+                getattr(self, request),
+            )
         require(
             bool(self.gpu_type) or not self.gpu,
             f"{key}.gpu_type",
             f"the accelerator's name with gpu: {self.gpu} (e.g. nvidia.com/gpu)",
             self.gpu_type,
+        )
+        require(
+            all(self.node_selector),
+            f"{key}.node_selector",
+            "node labels by name (e.g. {cloud.google.com/gke-accelerator: nvidia-tesla-t4})",
+            dict(self.node_selector),
         )
 
 
@@ -362,11 +385,58 @@ class ComponentConfig:
 
     `beam_pipeline_args` are appended to the pipeline-level ones for that component only (on
     both runners), e.g. more DirectRunner workers or bigger Dataflow machines for Transform.
-    `resources` apply on Kubeflow only; the local runner shares this machine.
+    `resources` apply on Kubeflow only, where `--direct_num_workers=0` means one worker per
+    CPU of the pod's limit rather than of the node; the local runner shares this machine.
     """
 
     beam_pipeline_args: Sequence[str] = ()
     resources: ResourcesConfig = dataclasses.field(default_factory=ResourcesConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetriesConfig:
+    """Which Kubeflow tasks run again when their pod fails, and when (pipeline/kubeflow/retries.py).
+
+    A task that runs for hours should not be lost to one killed pod; the Trainer's retry
+    resumes from its last completed epoch, so it is retried by default. `tasks` are node ids
+    (one the DAG does not have, the Tuner without tuning, is skipped). A failed pod runs again
+    up to `max_retries` times, the first after `backoff_s` seconds, each later wait
+    `backoff_factor` times the one before (a whole number: Argo reads it as one).
+    `max_duration_h` is the spec's backoff_max_duration. On open-source KFP, Argo counts it
+    from the start of the first try: no retry starts after it and a retry still running then
+    is stopped, so it must cover every try of the task. Vertex AI documents it as the longest
+    wait between tries.
+    """
+
+    tasks: Sequence[str] = (nodes.TRAINER,)
+    max_retries: int = 2
+    backoff_s: int = 60
+    backoff_factor: int = 2
+    max_duration_h: float = 48.0
+
+    def validate(self) -> None:
+        known = (*nodes.NODE_IDS, nodes.TUNER)
+        require(
+            set(self.tasks) <= set(known),
+            "kubeflow.retries.tasks",
+            f"node ids among {', '.join(known)}",
+            list(self.tasks),
+        )
+        for name, least in (("max_retries", 0), ("backoff_s", 0), ("backoff_factor", 1)):
+            value = getattr(self, name)
+            require(value >= least, f"kubeflow.retries.{name}", f"{least} or more", value)
+        require(
+            self.max_duration_s > self.backoff_s,
+            "kubeflow.retries.max_duration_h",
+            f"longer than backoff_s ({self.backoff_s} s): Argo starts no retry whose wait ends "
+            "after it",
+            self.max_duration_h,
+        )
+
+    @property
+    def max_duration_s(self) -> int:
+        """`max_duration_h` in whole seconds, as the spec's Duration and Argo take it."""
+        return round(self.max_duration_h * 3600)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,7 +455,8 @@ class KubeflowConfig:
     application default credentials and `experiment` is a Vertex AI experiment (optional).
     `schedule` is a six-field cron expression, seconds first (`0 0 2 * * *` is 02:00 every
     day; Vertex takes whole minutes, so its seconds must be 0). `service_account` is the
-    runs' Kubernetes or Google service account.
+    runs' Kubernetes or Google service account. `retries` says which tasks run again when
+    their pod fails (`RetriesConfig`).
     """
 
     backend: str = "kfp"
@@ -399,6 +470,7 @@ class KubeflowConfig:
     service_account: str = ""
     project: str = ""
     region: str = "us-central1"
+    retries: RetriesConfig = dataclasses.field(default_factory=RetriesConfig)
 
     def validate(self) -> None:
         require(
@@ -419,6 +491,7 @@ class KubeflowConfig:
             "a seconds field of 0 (Vertex AI schedules whole minutes)",
             self.schedule,
         )
+        self.retries.validate()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,7 +35,7 @@ from components.evaluation_report.executor import (
 
 
 class EvaluationReportArtifact(types.Artifact):
-    """A folder holding `report.html` and the model card (components/evaluation_report/writer.py).
+    """A folder holding `report.html`, `summary.md` and the model card (writer.py beside this).
 
     KFP v2 takes `<module>.<Class>` as the type of an artifact that is not TFX's own, and
     TFX's Kubeflow entrypoint imports the class by that name: `components.EvaluationReport`

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from components.evaluation_report import model_card
 from components.evaluation_report.gather import Ingestion, ReportData
-from components.evaluation_report.results import DIFF_SUFFIX, OVERALL
+from components.evaluation_report.results import DIFF_SUFFIX, OVERALL, ThresholdCheck
 from components.image_evaluator import metrics
 from components.image_example_gen import sizes
 from trainer import selection
@@ -79,7 +79,9 @@ def render(data: ReportData) -> str:
     )
 
 
-def _verdict(data: ReportData) -> str:
+def verdict(data: ReportData) -> Tuple[str, str, List[ThresholdCheck]]:
+    """The verdict, its explanation and the failed checks: the page's first section and the
+    Markdown summary (summary.py) say the same."""
     failed = [check for check in data.checks if not check.passed]
     if data.blessed:
         explanation = f"The candidate passed every threshold ({len(data.checks)}): it is pushed."
@@ -92,6 +94,11 @@ def _verdict(data: ReportData) -> str:
             "TFMA did not bless the candidate although no threshold failed (a slice that "
             "has thresholds had no examples): the model is not pushed."
         )
+    return ("Blessed" if data.blessed else "Not blessed"), explanation, failed
+
+
+def _verdict(data: ReportData) -> str:
+    heading, explanation, failed = verdict(data)
     baseline = (
         '<p id="first-run"><strong>First run:</strong> there was no baseline model to compare '
         "with, so the candidate was judged on the absolute bounds alone; the thresholds on "
@@ -102,7 +109,7 @@ def _verdict(data: ReportData) -> str:
     items = "".join(f"<li>{_e(check.as_text())}</li>" for check in failed)
     return (
         f'<section id="verdict" class="verdict {"pass" if data.blessed else "fail"}">\n'
-        f"<h2>{'Blessed' if data.blessed else 'Not blessed'}</h2>\n<p>{explanation}</p>\n"
+        f"<h2>{heading}</h2>\n<p>{explanation}</p>\n"
         + (f"<ul>{items}</ul>\n" if items else "")
         + f"{baseline}\n</section>"
     )

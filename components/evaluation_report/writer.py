@@ -11,19 +11,22 @@ import os
 
 import tensorflow as tf
 
-from components.evaluation_report import gather, model_card, render
+from components.evaluation_report import gather, model_card, render, summary
 
 REPORT_FILE = "report.html"
 
 
 def write_report(inputs: gather.ReportInputs, directory: str) -> str:
-    """Writes `<directory>/report.html` and the model card it links to beside it
-    (`model_card.json`, `model_card.html`); returns the report's path."""
+    """Writes `<directory>/report.html`, its first screen in Markdown (`summary.md`) and
+    the model card it links to beside it (`model_card.json`, `model_card.html`); returns the
+    report's path."""
     data = gather.gather(inputs)
     tf.io.gfile.makedirs(directory)
     path = os.path.join(directory, REPORT_FILE)
     with tf.io.gfile.GFile(path, "w") as handle:
         handle.write(render.render(data))
+    with tf.io.gfile.GFile(os.path.join(directory, summary.SUMMARY_FILE), "w") as handle:
+        handle.write(summary.render(data))
     card = model_card.build(
         data,
         model_card.tflite_record(inputs.tflite_uri),

@@ -11,6 +11,12 @@ resumes the training instead of starting over, run_fn keeps its checkpoints in a
 named after the work (input artifacts and execution properties) under the Trainer's node
 folder, `<pipeline_root>/Trainer/.resume/<key>`, and the executor removes `.resume` once an
 execution succeeds.
+
+On Kubeflow the artifact folders belong to one run and, on open-source KFP, are the pod's
+local copies, lost with the pod; so the compiled spec gives a `resume_root` execution
+property in the object store instead (pipeline/kubeflow/retries.py), where the retried pod,
+which gets the same inputs, finds the folder of the same key. Runs of the pipeline share
+that root and may run at once, so only this work's folder is removed there.
 """
 
 import hashlib
@@ -30,6 +36,9 @@ from components.latest_blessed_model.executor import holding_a_model
 
 EPOCHS_KEY = "epochs"
 RESUME_DIR_KEY = "resume_dir"
+RESUME_ROOT_KEY = "resume_root"
+"""An execution property only the Kubeflow spec has: where resume folders go instead of the
+node folder."""
 
 
 def resume_dir(
@@ -37,7 +46,8 @@ def resume_dir(
     output_dict: Dict[str, List[types.Artifact]],
     exec_properties: Dict[str, Any],
 ) -> str:
-    """The resume folder of this work: the same for a re-run of it, another for other work."""
+    """The resume folder of this work: the same for a re-run of it, another for other work;
+    under `resume_root` when the execution properties have one, else in the node folder."""
     work = {
         "inputs": {
             key: sorted([artifact.id, artifact.uri] for artifact in artifacts)
@@ -46,7 +56,8 @@ def resume_dir(
         "exec_properties": exec_properties,
     }
     digest = hashlib.sha256(json.dumps(work, sort_keys=True, default=str).encode())
-    return os.path.join(_resume_root(output_dict), digest.hexdigest()[:16])
+    root = exec_properties.get(RESUME_ROOT_KEY) or _resume_root(output_dict)
+    return os.path.join(root, digest.hexdigest()[:16])
 
 
 def _resume_root(output_dict: Dict[str, List[types.Artifact]]) -> str:
@@ -58,7 +69,8 @@ def _resume_root(output_dict: Dict[str, List[types.Artifact]]) -> str:
 class Executor(trainer_executor.GenericExecutor):
     """Runs run_fn with `custom_config["epochs"]` taken from the `epochs` property, no
     `base_model` when the one given is empty (LatestBlessedModel before any blessing), and
-    `custom_config["resume_dir"]`, removed after success."""
+    `custom_config["resume_dir"]`, removed after success (under a `resume_root` that folder
+    alone, else the node's whole `.resume`)."""
 
     def Do(  # noqa: N802 - TFX API
         self,
@@ -68,14 +80,15 @@ class Executor(trainer_executor.GenericExecutor):
     ) -> None:
         key = standard_component_specs.CUSTOM_CONFIG_KEY
         custom_config = json_utils.loads(exec_properties.get(key) or "null") or {}
-        custom_config[RESUME_DIR_KEY] = resume_dir(input_dict, output_dict, exec_properties)
+        folder = resume_dir(input_dict, output_dict, exec_properties)
+        custom_config[RESUME_DIR_KEY] = folder
         super().Do(
             input_dict, output_dict, {**exec_properties, key: json_utils.dumps(custom_config)}
         )
-        root = _resume_root(output_dict)
-        if tf.io.gfile.exists(root):
-            tf.io.gfile.rmtree(root)
-            logging.info("ImageTrainer: training complete, resume checkpoints %s removed", root)
+        done = folder if exec_properties.get(RESUME_ROOT_KEY) else _resume_root(output_dict)
+        if tf.io.gfile.exists(done):
+            tf.io.gfile.rmtree(done)
+            logging.info("ImageTrainer: training complete, resume checkpoints %s removed", done)
 
     def _GetFnArgs(  # noqa: N802 - TFX API
         self,

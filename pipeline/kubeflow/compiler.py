@@ -1,19 +1,23 @@
 """Compiles the pipeline for Kubeflow Pipelines (KFP v2) with TFX's KubeflowV2DagRunner.
 
 The DAG is the local run's `create_pipeline(config)`, with the baseline found by an ordinary
-task instead of ML Metadata's resolver (`create_pipeline(config, nodes.KUBEFLOW)`); this adds only
-what a cluster needs: the image every component runs in, the command that runs each task
-(`ENTRYPOINTS`, by `kubeflow.backend`), per-component resources, and KFP's cache made to
-follow the data, the code and the baseline (caching.py). Compiling reads nothing
-remote: Transform and Trainer code is referenced by dotted path and installed in the image,
-so there is no user-code package to upload. Schema 2.1 (`parameterType`) is what KFP 2
-backends read.
+task instead of ML Metadata's resolver (`create_pipeline(config, nodes.KUBEFLOW)`). TFX
+compiles it with the image every component runs in and the command that runs each task
+(`ENTRYPOINTS`, by `kubeflow.backend`); then each module of this package adds to the spec
+what a cluster needs: KFP's cache made to follow the data, the code and the baseline
+(caching.py), the report's view in the KFP UI and the Vertex console (report_view.py),
+retries and the Trainer's resume folder in the object store (retries.py) and, last, every
+task's CPU and memory requests and limits, GPUs, node selector and Beam worker count
+(resources.py). Compiling reads nothing remote: Transform and Trainer code is referenced by
+dotted path and installed in the image, so there is no user-code package to upload. Schema
+2.1 (`parameterType`) is what KFP 2 backends read.
 
 The file is the YAML pipeline spec that `kfp.Client` and the KFP UI upload. TFX puts the
 runtime parameters' defaults and the pipeline root in the PipelineJob's runtime config, which
 that format leaves out, so they are carried over into the spec's own slots for them (the
 root's parameter defaults and `defaultPipelineRoot`): a run started from the UI, or with no
-arguments, then uses the config's values.
+arguments, then uses the config's values. Where a task has a node selector, a second YAML
+document follows: the Kubernetes PlatformSpec, as kfp's own compiler writes it (resources.py).
 """
 
 from __future__ import annotations
@@ -25,16 +29,12 @@ import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx import v1 as tfx
-from tfx.dsl.components.base.base_component import BaseComponent
-from tfx.dsl.components.base.base_node import BaseNode
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
 from pipeline import nodes
-from pipeline.kubeflow import caching
-from pipeline.config import ConfigError, PipelineConfig, ResourcesConfig, is_uri
+from pipeline.config import ConfigError, PipelineConfig, is_uri
+from pipeline.kubeflow import caching, report_view, resources, retries
 from pipeline.pipeline import create_pipeline
-
-_ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 ENTRYPOINTS = {
     "kfp": ["python", "-m", "pipeline.kubeflow.entrypoint"],
@@ -76,11 +76,8 @@ def compile_pipeline(config: PipelineConfig, package_path: str) -> Compiled:
 def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
     """Compiles and writes the spec as it is, whatever `output_dir` is: for a harness that
     mounts one folder at the same path in every task (tests/kubeflow)."""
+    resources.check(config)
     pipeline = create_pipeline(config, nodes.KUBEFLOW)
-    for component in pipeline.components:
-        resources = config.components.get(component.id)
-        if resources and resources.resources != ResourcesConfig():
-            component.with_platform_config(_resource_spec(component, resources.resources))
     runner_config = tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
         default_image=config.kubeflow.image,
         default_commands=ENTRYPOINTS[config.kubeflow.backend],
@@ -100,11 +97,15 @@ def write_spec(config: PipelineConfig, package_path: str) -> Compiled:
         spec.root.input_definitions.parameters[name].default_value.CopyFrom(value)
     spec.default_pipeline_root = job.runtime_config.gcs_output_directory
     spec = json_format.MessageToDict(spec)
-    # What a cluster needs beyond TFX's components, each in its own module.
+    # What a cluster needs beyond TFX's components, each in its own module; resources last,
+    # so that the tasks the others add get theirs.
     caching.apply(spec, config)
+    report_view.apply(spec, config)
+    retries.apply(spec, config)
+    platform = resources.apply(spec, config)
     os.makedirs(os.path.dirname(os.path.abspath(package_path)), exist_ok=True)
     with open(package_path, "w") as handle:
-        yaml.safe_dump(spec, handle, sort_keys=True)
+        yaml.safe_dump_all([spec, platform] if platform else [spec], handle, sort_keys=True)
     return Compiled(package_path, defaults)
 
 
@@ -115,16 +116,3 @@ def _runtime_defaults(pipeline: tfx.dsl.Pipeline) -> dict:
         for value in component.exec_properties.values()
         if isinstance(value, tfx.dsl.experimental.RuntimeParameter)
     }
-
-
-def _resource_spec(node: BaseNode, resources: ResourcesConfig) -> _ResourceSpec:
-    if not isinstance(node, BaseComponent) or node.id == nodes.EXAMPLE_GEN:
-        raise ConfigError(
-            f"components.{node.id}.resources: TFX 1.16's KubeflowV2DagRunner applies no "
-            "resources to resolvers or ExampleGen; scale ingestion with beam_pipeline_args"
-        )
-    spec = _ResourceSpec(cpu_limit=resources.cpu, memory_limit=resources.memory_gb)
-    if resources.gpu:
-        spec.accelerator.type = resources.gpu_type
-        spec.accelerator.count = resources.gpu
-    return spec

@@ -35,11 +35,12 @@ Task = Callable[[TaskIO], Dict[str, str]]
 
 
 def _tasks() -> Dict[str, Task]:
-    from pipeline.kubeflow import baseline, fingerprints
+    from pipeline.kubeflow import baseline, fingerprints, report_view
 
     return {
         fingerprints.TASK: fingerprints.run,
         baseline.TASK: baseline.run,
+        report_view.TASK: report_view.run,
     }
 
 

@@ -105,7 +105,8 @@ def prepare(image: str, work_dir: Path, epochs: int) -> Check:
     config = config_for(work_dir, image, work_dir / "data")
     spec_path = work_dir / "pipeline.yaml"
     compiler.write_spec(config, str(spec_path))
-    spec = yaml.safe_load(spec_path.read_text())
+    # The pipeline spec; a second document, node selectors, is for a cluster's scheduler.
+    spec = next(yaml.safe_load_all(spec_path.read_text()))
     backend = LocalKfp(
         image, store_dir=work_dir / "store", mounts=[work_dir], log_dir=work_dir / "logs"
     )

@@ -23,7 +23,9 @@ from tfx.utils import import_utils, name_utils
 
 from pipeline import config as config_lib
 from pipeline import config_loader, nodes
+from pipeline.kubeflow import caching, report_view, resources
 from pipeline.kubeflow import compiler as kubeflow_compiler
+from pipeline.kubeflow import spec as kubeflow_spec
 from pipeline.pipeline import create_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +47,10 @@ def compile_spec(config, tmp_path):
     path = str(tmp_path / "pipeline.yaml")
     kubeflow_compiler.compile_pipeline(config, path)
     with open(path) as handle:
-        return json_format.ParseDict(yaml.safe_load(handle), pipeline_spec_pb2.PipelineSpec())
+        spec, *platform = yaml.safe_load_all(handle)
+    for document in platform:  # where a task has a node selector: kfp's PlatformSpec
+        json_format.ParseDict(document, pipeline_spec_pb2.PlatformSpec())
+    return json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
 
 
 def container(spec, task):
@@ -78,10 +83,18 @@ def test_spec_is_a_kfp_v2_pipeline_spec(compiled):
     ],
 )
 def test_every_component_runs_in_the_image_with_the_backends_entrypoint(tmp_path, backend, command):
+    """TFX's components with the backend's entrypoint, our own tasks (the cache's, the
+    report's view) with ours, the same on both backends; all in the image."""
     config = kubeflow_config(overrides=[f"kubeflow.backend={backend}"])
     spec = compile_spec(config, tmp_path)
     components = create_pipeline(config, nodes.KUBEFLOW).components
-    assert set(spec.root.dag.tasks) == {c.id for c in components}
+    ours = set(spec.root.dag.tasks) - {c.id for c in components}
+    assert ours >= {caching.FINGERPRINT_TASK, caching.LOOKUP_TASK}
+    for name in ours:
+        task = container(spec, name)
+        assert task.image == IMAGE
+        assert list(task.command) == kubeflow_spec.TASKS_COMMAND
+        assert list(task.args) == [name, "{{$}}"]
     for component in components:
         task = container(spec, component.id)
         assert task.image == IMAGE
@@ -140,15 +153,20 @@ def test_beam_args_and_resources_reach_their_containers(tmp_path):
     assert "--direct_num_workers=3" not in container(spec, "StatisticsGen").args
     trainer = container(spec, "Trainer").resources
     assert (trainer.cpu_limit, trainer.memory_limit) == (2, 8)
+    assert (trainer.cpu_request, trainer.memory_request) == (2, 8)  # defaults lowered to fit
     assert (trainer.accelerator.type, trainer.accelerator.count) == ("nvidia.com/gpu", 1)
     assert (transform.resources.cpu_limit, transform.resources.memory_limit) == (4, 16)
+    example_gen = container(spec, nodes.EXAMPLE_GEN)
+    assert (example_gen.resources.cpu_request, example_gen.resources.cpu_limit) == (1, 4)
 
 
 @pytest.mark.parametrize("baseline", config_lib.BASELINES)
 def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
-    """The same nodes and edges; the one difference is how the baseline is found: ML
-    Metadata's resolver locally, an ordinary container task on Kubeflow (no resolver
-    executor, which the open-source backend refuses), never taken from KFP's cache."""
+    """The same nodes and edges, plus the Kubeflow spec's own tasks (caching.py,
+    report_view.py); the
+    one difference is how the baseline is found: ML Metadata's resolver locally, an
+    ordinary container task on Kubeflow (no resolver executor, which the open-source backend
+    refuses), given the version BaselineLookup chose."""
     config = kubeflow_config(overrides=[f"evaluation.baseline={baseline}"])
     local = compiler.Compiler().compile(create_pipeline(config))
     local_edges = {
@@ -167,8 +185,20 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
             *(a.task_output_artifact.producer_task for a in task.inputs.artifacts.values()),
         ]
     }
-    assert set(spec.root.dag.tasks) == set(local_nodes)
-    assert kfp_edges == local_edges
+    ours = {caching.FINGERPRINT_TASK, caching.LOOKUP_TASK, report_view.TASK}
+    assert set(spec.root.dag.tasks) - ours == set(local_nodes)
+    assert {edge for edge in kfp_edges if not ours & set(edge)} == local_edges
+    our_edges = {
+        (caching.FINGERPRINT_TASK, nodes.EXAMPLE_GEN),
+        (caching.FINGERPRINT_TASK, nodes.IMPORT_SCHEMA_GEN),
+        (nodes.EVALUATION_REPORT, report_view.TASK),
+    }
+    if baseline == "latest_blessed":
+        our_edges |= {
+            (nodes.TRAINER, caching.LOOKUP_TASK),
+            (caching.LOOKUP_TASK, nodes.BASELINE),
+        }
+    assert {edge for edge in kfp_edges if ours & set(edge)} == our_edges
     executors = json_format.MessageToDict(spec.deployment_spec)["executors"].values()
     assert [e for e in executors if "container" not in e] == []
     assert (nodes.BASELINE in local_nodes) == (baseline == "latest_blessed")
@@ -177,8 +207,8 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
         assert local_type == "tfx.dsl.components.common.resolver.Resolver"
         task = container(spec, nodes.BASELINE)
         assert task.args[1] == "components.latest_blessed_model.executor.Executor"
-        assert not spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache
-        assert spec.root.dag.tasks[nodes.TRAINER].caching_options.enable_cache
+        assert spec.root.dag.tasks[nodes.BASELINE].caching_options.enable_cache
+        assert not spec.root.dag.tasks[caching.LOOKUP_TASK].caching_options.enable_cache
 
 
 @pytest.mark.parametrize(
@@ -193,7 +223,13 @@ def test_local_and_kubeflow_run_the_same_dag(tmp_path, baseline):
 def test_beam_runner_configs_compile_with_flags_beam_knows(tmp_path, caplog, beam_file, runner):
     config = kubeflow_config(REPO / "configs" / "beam" / beam_file)
     spec = compile_spec(config, tmp_path)
-    args = list(config.beam_pipeline_args)
+    # DirectRunner's one worker per core is one per CPU of the pod's limit (resources.py).
+    args = [
+        arg.replace("=0", f"={int(resources.DEFAULTS[nodes.STATISTICS_GEN].cpu)}")
+        if arg == "--direct_num_workers=0"
+        else arg
+        for arg in config.beam_pipeline_args
+    ]
     assert container(spec, "StatisticsGen").args[-len(args) :] == args
     options = pipeline_options.PipelineOptions(args)
     options.get_all_options()
@@ -217,7 +253,10 @@ def test_component_settings_are_checked_against_the_dag():
         (["output_dir=runs/x"], "is a path on this machine"),
         (["kubeflow.pipeline_root=/tmp/root"], "is a path on this machine"),
         (["kubeflow.backend=argo"], "kubeflow.backend: expected one of kfp, vertex"),
-        (["components.ImageExampleGen.resources.cpu=2"], "applies no resources"),
+        (
+            ["kubeflow.backend=vertex", "components.Trainer.resources.node_selector={a: b}"],
+            "components.Trainer.resources.node_selector: Vertex AI Pipelines has no node",
+        ),
         (["data.span_pattern=span-{SPAN}"], "is not supported on Kubeflow"),
     ],
 )
@@ -247,11 +286,21 @@ def test_every_artifact_type_in_the_spec_imports_by_its_title(compiled):
     types through TITLE_TO_CLASS_PATH, the others as `<module>.<Class>`)."""
     _, spec = compiled
     spec = json_format.MessageToDict(spec)
-    titles = {
-        yaml.safe_load(definition["artifactType"]["instanceSchema"])["title"]
+    types = [
+        definition["artifactType"]
         for component in spec["components"].values()
         for side in ("inputDefinitions", "outputDefinitions")
         for definition in component.get(side, {}).get("artifacts", {}).values()
+    ]
+    titles = {
+        yaml.safe_load(kind["instanceSchema"])["title"]
+        for kind in types
+        if "instanceSchema" in kind
+    }
+    # The report's view (report_view.py) writes kfp's own types, which TFX never reads.
+    assert {kind["schemaTitle"] for kind in types if "schemaTitle" in kind} == {
+        report_view.HTML["schemaTitle"],
+        report_view.MARKDOWN["schemaTitle"],
     }
     assert "components.EvaluationReport" in titles
     for title in titles:
