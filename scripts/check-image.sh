@@ -18,7 +18,7 @@ import tensorflow as tf
 import tf_keras
 assert tf.keras.Model is tf_keras.Model, f"tf.keras is {tf.keras.Model.__module__}, not tf_keras"
 for name in ("tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor",
-             "pipeline.kubeflow.entrypoint", "pipeline.pipeline", "trainer.run",
+             "pipeline.kubeflow.entrypoint", "pipeline.kubeflow.tasks", "pipeline.pipeline", "trainer.run",
              "trainer.preprocessing", "components.image_example_gen.executor"):
     importlib.import_module(name)
 print(f"image check: entrypoints and packages import; TensorFlow {tf.__version__}, "

@@ -156,6 +156,7 @@ def outcome(check: Check, run: Run) -> dict:
         "trainer_attempts": tasks[nodes.TRAINER].attempts,
         "seconds": {name: round(task.seconds, 1) for name, task in tasks.items()},
         "executed_seconds": round(sum(task.seconds for task in tasks.values()), 1),
+        "run_seconds": round(run.seconds, 1),
     }
 
 
@@ -207,7 +208,7 @@ def _summary_text(results: Dict[str, dict], total_s: float) -> str:
         if not isinstance(result, dict):
             continue
         lines.append(
-            f"  run {name:<14} {result['executed_seconds']:7.1f} s in tasks; ran "
+            f"  run {name:<14} {result['run_seconds']:6.0f} s; ran "
             f"{len(result['executed'])} tasks; examples {result['examples']}; blessed "
             f"{'yes' if result['blessed'] else 'no'}; baseline {result['baseline'] or 'none'}; "
             f"Trainer attempts {result['trainer_attempts']}"

@@ -82,6 +82,8 @@ class TaskResult:
 class Run:
     run_id: str
     tasks: Dict[str, TaskResult]
+    seconds: float
+    """Wall time, from the first task's start to the last one's end."""
 
     def executed(self) -> List[str]:
         """The tasks that ran (not taken from the cache), in the order they ran."""
@@ -120,6 +122,7 @@ class LocalKfp:
         run_id = str(uuid.uuid4())
         root_inputs = root_parameters(spec, parameters)
         tasks: Dict[str, TaskResult] = {}
+        started = time.monotonic()
         print(f"kubeflow-check: run {run_id}", flush=True)
         for name in _dag_order(spec["root"]["dag"]["tasks"]):
             component_name = spec["root"]["dag"]["tasks"][name]["componentRef"]["name"]
@@ -140,7 +143,7 @@ class LocalKfp:
             )
             if key:
                 self._cache[key] = tasks[name]
-        return Run(run_id, tasks)
+        return Run(run_id, tasks, time.monotonic() - started)
 
     def _cache_key(self, spec: dict, name: str, executor_input: dict) -> str:
         """The task's cache fingerprint as the driver makes it (module docstring), with the
