@@ -103,15 +103,20 @@ def prepare(image: str, work_dir: Path, epochs: int) -> Check:
     given = work_dir / "given_data"
     demo_data.write_digits(given, classes=CLASSES, per_class=GIVEN_PER_CLASS)
     config = config_for(work_dir, image, work_dir / "data")
-    spec_path = work_dir / "pipeline.yaml"
-    compiler.write_spec(config, str(spec_path))
-    # The pipeline spec; a second document, node selectors, is for a cluster's scheduler.
-    spec = next(yaml.safe_load_all(spec_path.read_text()))
+    spec = compiled_spec(config, work_dir / "pipeline.yaml")
     backend = LocalKfp(
         image, store_dir=work_dir / "store", mounts=[work_dir], log_dir=work_dir / "logs"
     )
     parameters = {nodes.DATA_ROOT_PARAMETER: str(given), nodes.EPOCHS_PARAMETER: epochs}
     return Check(config, backend, spec, parameters)
+
+
+def compiled_spec(config: config_lib.PipelineConfig, path: Path) -> dict:
+    """Compiles `config` to `path` as `compile` does, whatever `output_dir` is; returns the
+    pipeline spec (the file's first YAML document: a second one, node selectors, is for a
+    cluster's scheduler)."""
+    compiler.write_spec(config, str(path))
+    return next(yaml.safe_load_all(path.read_text()))
 
 
 def add_images(check: Check) -> int:

@@ -8,28 +8,14 @@ import os
 import shutil
 
 import pytest
-import yaml
 
 from pipeline import demo_data, nodes
 from pipeline.kubeflow import caching, paths, tasks
-from pipeline.kubeflow.compiler import write_spec
 from tests.components.test_serving_pusher import push, trained_model
 from tests.kubeflow import check
 from tests.kubeflow.local_kfp import LocalKfp, TaskResult, build_executor_input, root_parameters
 
 ROOT = "minio://mlpipeline/v2/artifacts"
-
-
-def compiled(work, *overrides):
-    config = check.config_for(work, "image-pipeline:test", work / "data", *overrides)
-    path = work / "pipeline.yaml"
-    write_spec(config, str(path))
-    return yaml.safe_load(path.read_text())
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    return compiled(tmp_path_factory.mktemp("spec"))
 
 
 @pytest.fixture
@@ -92,7 +78,10 @@ def test_the_baseline_is_looked_up_every_time_and_copied_only_when_it_changes(sp
 
 
 def test_with_warm_start_the_lookup_has_no_candidate_and_comes_before_the_trainer(tmp_path):
-    spec = compiled(tmp_path, "trainer.warm_start=true")
+    config = check.config_for(
+        tmp_path, "image-pipeline:test", tmp_path / "data", "trainer.warm_start=true"
+    )
+    spec = check.compiled_spec(config, tmp_path / "pipeline.yaml")
     lookup = task(spec, caching.LOOKUP_TASK)
     assert "artifacts" not in lookup.get("inputs", {})
     assert task(spec, nodes.TRAINER)["inputs"]["artifacts"]["base_model"] == {

@@ -10,25 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tensorflow_data_validation as tfdv
-import yaml
 from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
 
 from pipeline import demo_data, nodes
 from pipeline.kubeflow import caching, entrypoint, paths
-from pipeline.kubeflow.compiler import write_spec
-from tests.kubeflow import check
 from tests.kubeflow.local_kfp import TaskResult, build_executor_input, root_parameters
 
 ROOT = "minio://mlpipeline/v2/artifacts"
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    work = tmp_path_factory.mktemp("spec")
-    path = work / "pipeline.yaml"
-    write_spec(check.config_for(work, "image-pipeline:test", work / "data"), str(path))
-    return yaml.safe_load(path.read_text())
 
 
 @pytest.fixture

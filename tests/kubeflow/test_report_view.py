@@ -15,28 +15,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from kfp import dsl
 
 from components.evaluation_report import gather, model_card, results, summary, writer
 from components.image_evaluator import metrics
 from pipeline import nodes
 from pipeline.kubeflow import paths, report_view, tasks
-from pipeline.kubeflow.compiler import write_spec
 from tests.components import evaluated_run
-from tests.kubeflow import check
 from tests.kubeflow.local_kfp import TaskResult, build_executor_input, root_parameters
 
 ACCURACY = metrics.ACCURACY.replace("_", "\\_")
 """The gated metric as the Markdown writes it, its underscores escaped."""
-
-
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    work = tmp_path_factory.mktemp("spec")
-    path = work / "pipeline.yaml"
-    write_spec(check.config_for(work, "image-pipeline:test", work / "data"), str(path))
-    return yaml.safe_load(path.read_text())
 
 
 @pytest.fixture(scope="module")

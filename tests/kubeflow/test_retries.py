@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from tfx.orchestration.kubeflow.v2.container import (
@@ -27,7 +26,7 @@ from pipeline import config_loader, nodes
 from pipeline.config import ConfigError
 from pipeline.kubeflow import entrypoint, paths
 from pipeline.kubeflow import spec as spec_lib
-from pipeline.kubeflow.compiler import write_spec
+from tests.kubeflow import check
 from tests.kubeflow.local_kfp import TaskResult, build_executor_input, root_parameters
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,13 +48,6 @@ def kubeflow_config(*overrides, output_dir=OUTPUT_DIR):
     )
 
 
-def compiled(config, tmp_path) -> dict:
-    """The spec as the compiler writes it (its first YAML document)."""
-    path = tmp_path / "pipeline.yaml"
-    write_spec(config, str(path))
-    return next(yaml.safe_load_all(path.read_text()))
-
-
 def retry_policies(spec: dict) -> dict:
     """Each task's retry policy, parsed strictly as kfp's PipelineSpec."""
     parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
@@ -67,7 +59,7 @@ def retry_policies(spec: dict) -> dict:
 
 
 def test_the_trainer_alone_is_retried_by_default(tmp_path):
-    policies = retry_policies(compiled(kubeflow_config(), tmp_path))
+    policies = retry_policies(check.compiled_spec(kubeflow_config(), tmp_path / "pipeline.yaml"))
     assert list(policies) == [nodes.TRAINER]
     policy = policies[nodes.TRAINER]
     assert policy.max_retry_count == 2
@@ -85,7 +77,7 @@ def test_the_configured_tasks_get_the_configs_policy(tmp_path):
         "kubeflow.retries.backoff_factor=3",
         "kubeflow.retries.max_duration_h=1.5",
     )
-    policies = retry_policies(compiled(config, tmp_path))
+    policies = retry_policies(check.compiled_spec(config, tmp_path / "pipeline.yaml"))
     assert sorted(policies) == sorted(LONG_RUNNING)
     for policy in policies.values():
         assert policy.max_retry_count == 3
@@ -103,7 +95,10 @@ def test_the_configured_tasks_get_the_configs_policy(tmp_path):
     ],
 )
 def test_no_retry_policy_where_retries_are_off(tmp_path, override):
-    assert retry_policies(compiled(kubeflow_config(override), tmp_path)) == {}
+    assert (
+        retry_policies(check.compiled_spec(kubeflow_config(override), tmp_path / "pipeline.yaml"))
+        == {}
+    )
 
 
 @pytest.mark.parametrize(
@@ -202,7 +197,7 @@ def resume_dir_in_the_pod(executor_input: dict, args: list) -> tuple:
 
 
 def test_the_trainers_resume_folder_is_under_output_dir_and_the_same_on_a_retry(tmp_path, store):
-    spec = compiled(kubeflow_config(), tmp_path)
+    spec = check.compiled_spec(kubeflow_config(), tmp_path / "pipeline.yaml")
     resume_root = f"{OUTPUT_DIR}/.resume/image-pipeline/{nodes.TRAINER}"
     parameter = spec_lib.tasks(spec)[nodes.TRAINER]["inputs"]["parameters"]["resume_root"]
     assert parameter == spec_lib.constant(resume_root)
@@ -236,7 +231,9 @@ def resuming_run_fn(fn_args):
 
 def test_a_retried_trainer_finds_its_checkpoint_and_removes_only_its_folder(tmp_path, store):
     output_dir = tmp_path / "bucket"  # the object store, as a folder every pod reads
-    spec = compiled(kubeflow_config(output_dir=str(output_dir)), tmp_path)
+    spec = check.compiled_spec(
+        kubeflow_config(output_dir=str(output_dir)), tmp_path / "pipeline.yaml"
+    )
     executor_input, args = trainer_input(spec, store)
     executor_input["inputs"]["parameterValues"]["run_fn"] = f"{__name__}.resuming_run_fn"
     args = [arg.replace("{{$}}", json.dumps(executor_input)) for arg in args]
