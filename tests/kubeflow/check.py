@@ -79,6 +79,10 @@ def config_for(
             f"schema_file={IMAGE_SCHEMA}",
             "trainer.batch_size=16",
             "evaluation.min_accuracy=0.6",
+            # Run 3's model, trained from a killed Trainer, must be blessed against run 1's:
+            # on ~38 eval images one image is 2.6 points, and two models trained on the same
+            # data differed by 2 images here. The check proves the schedule, not the gate.
+            "evaluation.max_accuracy_drop=0.15",
             "tflite.conversions=[dynamic_range]",
             # Proves the TFLite task runs in its container and ships; not quantisation quality
             # on ~33 eval images, where one flipped image is a 3-point drop (CI held it back).
