@@ -132,7 +132,8 @@ def test_a_run_with_nothing_changed_is_taken_from_the_cache_end_to_end(schedule)
 def test_added_images_are_ingested_and_the_model_is_judged_against_run_ones(schedule):
     nightly, runs, added_total = schedule
     new, first = runs["new_images"], runs["first"]
-    assert set(new.executed()) == set(first.tasks)
+    # Everything ran again but the curated schema's import, whose key follows the code only.
+    assert set(new.executed()) == set(first.tasks) - {nodes.IMPORT_SCHEMA_GEN}
     [examples] = new.tasks[nodes.EXAMPLE_GEN].outputs["examples"]
     assert examples["metadata"]["examples"] == added_total == 150 + 30
     result = check.outcome(nightly, new)
